@@ -1,0 +1,65 @@
+"""`iclgd` command line. Bad input exits 2 with one line naming the parameter, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from .commands import COMMANDS
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message names the parameter."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's usage block first is fine)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _available():
+    for name in COMMANDS:
+        try:
+            yield name, importlib.import_module(f"iclgd.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"iclgd.commands.{name}":
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="iclgd", description="Verify claims about in-context learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, mod in _available():
+        p = mod.add_parser(sub)
+        p.set_defaults(_run=mod.run, _parser=p)
+    return parser
+
+
+def main(argv=None) -> int:
+    from iclgd.theory.errors import SettingError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (SettingError, UsageError) as e:
+        args._parser.print_usage(sys.stderr)
+        print(f"{args._parser.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def emit(obj, as_json: bool, human) -> None:
+    """Print ``obj`` as JSON, or call ``human(obj)`` for the terminal form."""
+    if as_json:
+        print(json.dumps(obj, indent=2))
+    else:
+        human(obj)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

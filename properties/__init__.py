@@ -1,0 +1,1 @@
+"""Strategies and claim checks: where `theory` predictions meet `empirics` measurements."""

@@ -1,0 +1,63 @@
+"""Hypothesis profiles and the size ranges that go with them — the one place both are defined.
+
+``dev`` (local default, fast), ``ci`` (derandomized, no deadline; chosen when ``CI`` is set),
+``nightly`` (many more examples, larger sizes). ``ICLGD_PROFILE`` or ``HYPOTHESIS_PROFILE`` override.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, settings
+
+
+@dataclass(frozen=True)
+class Scale:
+    max_examples: int  # examples per cheap (exact / Monte Carlo) property
+    trained_examples: int  # examples per trained-model property
+    d_max: int  # largest covariate dimension drawn
+    n_max: int  # largest context length drawn
+    gpu_d_max: int  # gpu tier: largest d
+    gpu_n_max: int  # gpu tier: largest n
+    derandomize: bool
+    deadline_ms: int | None
+
+
+PROFILES = {
+    "dev": Scale(25, 3, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
+    "ci": Scale(25, 3, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
+    "nightly": Scale(300, 20, 10, 64, 32, 128, derandomize=False, deadline_ms=None),
+}
+
+
+def active_name() -> str:
+    name = os.environ.get("ICLGD_PROFILE") or os.environ.get("HYPOTHESIS_PROFILE")
+    if not name:
+        name = "ci" if os.environ.get("CI") else "dev"
+    if name not in PROFILES:
+        raise ValueError(f"ICLGD_PROFILE: unknown profile {name!r}; known: {', '.join(PROFILES)}")
+    return name
+
+
+def scale() -> Scale:
+    return PROFILES[active_name()]
+
+
+def gpu_on_cpu() -> bool:
+    """The switch that runs the `gpu` tier tiny on CPU (CI sets it) so that code never rots."""
+    return os.environ.get("ICLGD_GPU_ON_CPU", "") not in ("", "0")
+
+
+def register_profiles() -> str:
+    for name, s in PROFILES.items():
+        settings.register_profile(
+            name,
+            max_examples=s.max_examples,
+            derandomize=s.derandomize,
+            deadline=s.deadline_ms,
+            print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+    name = active_name()
+    settings.load_profile(name)
+    return name

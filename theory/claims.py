@@ -1,0 +1,118 @@
+"""Claim registry: one object per claim that derivations, checks, reports and records cite."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import SettingError
+from .setting import Setting
+
+
+@dataclass(frozen=True)
+class Citation:
+    authors: str
+    title: str
+    venue: str
+    year: int
+    theorem: str
+    url: str = ""
+    bibkey: str = ""
+
+    def short(self) -> str:
+        first = self.authors.split(",")[0].split(" and ")[0].strip().split()[-1]
+        return f"{first} et al. {self.year}, {self.theorem}"
+
+
+MAHANKALI = dict(
+    authors="Arvind Mahankali and Tatsunori B. Hashimoto and Tengyu Ma",
+    title="One Step of Gradient Descent is Provably the Optimal In-Context Learner "
+    "with One Layer of Linear Self-Attention",
+    venue="International Conference on Learning Representations (ICLR)",
+    year=2024,
+    url="https://arxiv.org/abs/2307.03576",
+    bibkey="mahankali2024onestep",
+)
+SHEN = dict(
+    authors="Lingfeng Shen and Aayush Mishra and Daniel Khashabi",
+    title="Position: Do pretrained Transformers Learn In-Context by Gradient Descent?",
+    venue="International Conference on Machine Learning (ICML)",
+    year=2024,
+    url="https://arxiv.org/abs/2310.08540",
+    bibkey="shen2024position",
+)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The data law a claim speaks about: x ~ N(0, Σ), w ~ N(0, Σ_w), y = f(x) + N(0, σ²)."""
+
+    Sigma: np.ndarray  # (d, d)
+    Sigma_w: np.ndarray  # (d, d)
+    sigma2: float
+    target: str  # "linear" or an M3 target spec
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a claim predicts for a Setting (Γ in the convention ŷ = gᵀ Γ x_q)."""
+
+    gamma: np.ndarray  # (d, d) optimal Γ*
+    eta: Optional[float]  # scalar when Γ* = η I or η Σ⁻¹, else None
+    loss: float  # optimal population loss L*
+    exact: Optional[dict] = None  # sympy strings of Γ*, η, L* when inputs are rational
+
+    def to_json(self) -> dict:
+        return {
+            "gamma": self.gamma.tolist(),
+            "eta": self.eta,
+            "loss": self.loss,
+            "exact": self.exact,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    citation: Citation
+    tag: str  # [paper] / [derived] / [peer]
+    statement: str
+    assumptions: tuple[str, ...]
+    predict_fn: Optional[Callable[[Setting, bool], Prediction]] = None
+    distribution_fn: Optional[Callable[[Setting], Distribution]] = None
+    validate_fn: Optional[Callable[[Setting], None]] = None
+    extra: dict = field(default_factory=dict)
+
+    def validate(self, setting: Setting) -> Setting:
+        """Raise SettingError if ``setting`` violates this claim's assumptions."""
+        if self.validate_fn is not None:
+            self.validate_fn(setting)
+        return setting
+
+    def predict(self, setting: Setting, exact: bool = True) -> Prediction:
+        if self.predict_fn is None:
+            raise SettingError("claim", f"{self.id} makes no closed-form Γ prediction")
+        return self.predict_fn(self.validate(setting), exact)
+
+    def distribution(self, setting: Setting) -> Distribution:
+        if self.distribution_fn is None:
+            raise SettingError("claim", f"{self.id} defines no data distribution")
+        return self.distribution_fn(self.validate(setting))
+
+
+REGISTRY: dict[str, Claim] = {}
+
+
+def register(claim: Claim) -> Claim:
+    if claim.id in REGISTRY:
+        raise ValueError(f"claim {claim.id} registered twice")
+    REGISTRY[claim.id] = claim
+    return claim
+
+
+def get_claim(claim_id: str) -> Claim:
+    try:
+        return REGISTRY[claim_id]
+    except KeyError:
+        raise SettingError("claim", f"unknown claim {claim_id!r}; known: {', '.join(REGISTRY)}") from None

@@ -1,0 +1,127 @@
+"""Claim M3 — nonlinear responses (Mahankali, Hashimoto & Ma, ICLR 2024, Theorem 3).
+
+For x ~ N(0, I_d), y = f(x) + ε with f from a family D, the Γ-class loss is
+L(Γ) = E f² + σ² − 2 tr(Γ P) + tr(Γᵀ M Γ),  P = E_f[b_f b_fᵀ], b_f = E_x[f(x) x],
+M = E[g gᵀ] = ((n−1) P + Q + σ² I)/n,  Q = E_f E_x[f(x)² x xᵀ],
+so Γ* = M⁻¹ P. If D is rotation invariant, P = (μ/d) I and Q = (ν/d) I, giving the stated
+η = n μ / ((n − 1) μ + ν + d σ²) and L* = E f² + σ² − η μ.
+
+Every family here is single-index and positively 1-homogeneous, f = m^{-½} Σ_k φ(v_kᵀ x),
+v_k ~ N(0, V) i.i.d., so all moments follow from four 1-D Gaussian integrals of φ
+(a_0 = E φ(t), a_1 = E φ(t) t, a_2 = E φ(t)², a_4 = E φ(t)² t², t ~ N(0, 1)), which SymPy evaluates:
+P = a_1² V, Q = a_2 tr(V) I + (a_4 − a_2) V + (m − 1) a_0² (tr(V) I + 2 V), E f² = a_2 tr V + (m−1) a_0² tr V.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from .claims import MAHANKALI, Citation, Claim, Distribution, Prediction, register
+from .errors import SettingError
+from .lsa import EXACT_D_MAX, _is_identity
+from .setting import Setting
+from .targets import Target, parse_target
+
+t = sp.Symbol("t", real=True)
+PHI = {"linear": t, "relu": sp.Max(t, 0)}
+
+
+@lru_cache(maxsize=None)
+def gaussian_integrals(kind: str) -> tuple:
+    """(a_0, a_1, a_2, a_4) for φ = identity or ReLU, exactly (SymPy integration over N(0, 1))."""
+    phi = PHI["linear" if kind == "linear" else "relu"]
+    dens = sp.exp(-t**2 / 2) / sp.sqrt(2 * sp.pi)
+
+    def E(expr):
+        if kind == "linear":
+            return sp.simplify(sp.integrate(expr * dens, (t, -sp.oo, sp.oo)))
+        # ReLU: φ vanishes on t < 0, equals t on t > 0
+        return sp.simplify(sp.integrate(expr.subs(sp.Max(t, 0), t) * dens, (t, 0, sp.oo)))
+
+    return tuple(E(e) for e in (phi, phi * t, phi**2, phi**2 * t**2))
+
+
+def family(target: Target, d: int):
+    """(φ kind, m, V) of a target: f = m^{-½} Σ_k φ(v_kᵀ x), v_k ~ N(0, V)."""
+    if target.kind == "relu-aniso":
+        return "relu", 1, sp.diag(*[sp.Rational(repr(s)) ** 2 for s in target.scales])
+    return ("linear" if target.kind == "linear" else "relu"), target.m, sp.eye(d)
+
+
+def moments(target: Target, d: int):
+    """Exact (P, Q, E f²) as SymPy objects for concrete d."""
+    kind, m, V = family(target, d)
+    a0, a1, a2, a4 = gaussian_integrals(kind)
+    I, trV = sp.eye(d), V.trace()
+    P = a1**2 * V
+    Q = a2 * trV * I + (a4 - a2) * V + (m - 1) * a0**2 * (trV * I + 2 * V)
+    Ef2 = a2 * trV + (m - 1) * a0**2 * trV
+    return P, Q, sp.simplify(Ef2)
+
+
+def mu_nu_symbolic(kind: str, m, d):
+    """μ = tr P and ν = tr Q for an isotropic family (V = I), with d (and m) possibly symbolic."""
+    a0, a1, a2, a4 = gaussian_integrals(kind)
+    mu = a1**2 * d
+    nu = a2 * d * d + (a4 - a2) * d + (m - 1) * a0**2 * (d + 2) * d
+    Ef2 = a2 * d + (m - 1) * a0**2 * d
+    return sp.simplify(mu), sp.simplify(nu), sp.simplify(Ef2)
+
+
+def eta_m3(n, d, sigma2, mu, nu):
+    """Theorem 3 step size η = n μ / ((n − 1) μ + ν + d σ²)."""
+    return n * mu / ((n - 1) * mu + nu + d * sigma2)
+
+
+def gamma_loss_general(target: Target, d: int, n: int, sigma2):
+    """Exact Γ* = M⁻¹ P and L* = E f² + σ² − tr(P M⁻¹ P) for any family (invariant or not)."""
+    P, Q, Ef2 = moments(target, d)
+    M = ((n - 1) * P + Q + sigma2 * sp.eye(d)) / n
+    G = M.inv() * P
+    return sp.simplify(G), sp.simplify(Ef2 + sigma2 - (P * G).trace())
+
+
+def _validate_m3(s: Setting, strict: bool = True):
+    if not _is_identity(s.cov):
+        raise SettingError("cov", "M3 assumes x ~ N(0, I)")
+    if s.cov_w is not None:
+        raise SettingError("cov_w", "M3's target family fixes the law of its weights; use --target")
+    if strict and not parse_target(s.target, s.d).rotation_invariant:
+        raise SettingError("target", f"{s.target} is not rotation invariant: M3's assumption fails")
+
+
+def predict_m3(s: Setting, exact: bool = True, strict: bool = True) -> Prediction:
+    """Γ* = η I with the Theorem-3 η. ``strict=False`` applies the formula even when the family is
+    not rotation invariant (μ = tr P, ν = tr Q): what the claim *would* say, for refutations."""
+    _validate_m3(s, strict)
+    target = parse_target(s.target, s.d)
+    P, Q, Ef2 = moments(target, s.d)
+    mu, nu = P.trace(), Q.trace()
+    s2 = s.sigma2_exact
+    eta = sp.simplify(eta_m3(s.n, s.d, s2, mu, nu))
+    loss = sp.simplify(Ef2 + s2 - eta * mu)
+    ex = {"eta": str(eta), "loss": str(loss), "mu": str(mu), "nu": str(nu), "gamma": f"({eta})*I"}
+    return Prediction(float(eta) * np.eye(s.d), float(eta), float(loss), ex if exact else None)
+
+
+def _dist_m3(s: Setting) -> Distribution:
+    return Distribution(np.eye(s.d), np.eye(s.d), s.sigma2, s.target)
+
+
+M3 = register(Claim(
+    id="M3",
+    citation=Citation(**MAHANKALI, theorem="Theorem 3"),
+    tag="[paper]",
+    statement="For x ~ N(0, I) and nonlinear responses y = f(x) + ε from a rotation-invariant family, "
+    "the global minimizer is one step of plain GD, Γ* = η I with η = nμ/((n−1)μ + ν + dσ²).",
+    assumptions=(
+        "x_i, x_q ~ N(0, I_d) i.i.d.",
+        "f ∘ U has the law of f for every orthogonal U (sufficient form of Assumption 1)",
+        "finite fourth moments; ε ~ N(0, σ²) independent",
+    ),
+    predict_fn=lambda s, exact: predict_m3(s, exact, strict=True),
+    distribution_fn=_dist_m3,
+    validate_fn=lambda s: _validate_m3(s, strict=True),
+))

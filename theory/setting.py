@@ -1,0 +1,113 @@
+"""`Setting`: the inputs a claim speaks about, validated once (shared/DESIGN.md).
+
+Matrices are stored as tuples of tuples so a Setting is hashable, printable in a counterexample
+record, and convertible exactly to SymPy rationals (the decimal a user typed is the rational meant).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+import sympy as sp
+
+from .errors import SettingError
+from .targets import parse_target
+
+Matrix = tuple[tuple[float, ...], ...]
+
+
+def as_matrix(param: str, value, d: int) -> Optional[Matrix]:
+    """Validate a symmetric positive-definite (d, d) matrix; ``None`` passes through (identity)."""
+    if value is None:
+        return None
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise SettingError(param, f"not a numeric matrix ({e})") from None
+    if a.shape != (d, d):
+        raise SettingError(param, f"shape {a.shape} does not match d={d}; expected ({d}, {d})")
+    if not np.all(np.isfinite(a)):
+        raise SettingError(param, "contains NaN or inf")
+    scale = max(float(np.abs(a).max()), 1e-300)
+    if np.abs(a - a.T).max() > 1e-12 * scale:
+        raise SettingError(param, "not symmetric")
+    a = (a + a.T) / 2
+    eig = np.linalg.eigvalsh(a)
+    if eig[0] <= 0 or eig[0] <= 1e-13 * eig[-1]:
+        raise SettingError(param, f"not positive definite (smallest eigenvalue {eig[0]:.3g})")
+    return tuple(tuple(float(v) for v in row) for row in a)
+
+
+def exact(x: float) -> sp.Rational:
+    """The rational a float was written as (0.1 -> 1/10), via its shortest repr."""
+    return sp.Rational(repr(float(x)))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Inputs of a claim. ``cov``/``cov_w`` of ``None`` mean the identity."""
+
+    d: int  # covariate dimension
+    n: int  # number of in-context demonstrations
+    sigma2: float = 0.0  # label-noise variance
+    cov: Optional[Matrix] = None  # Σ, covariance of x (None = I)
+    cov_w: Optional[Matrix] = None  # Σ_w, covariance of the task vector w (None = I)
+    target: str = "linear"  # response family for M3 (see iclgd.theory.targets)
+    extra: tuple = field(default=(), compare=True)  # (key, value) pairs later claims may need
+
+    def __post_init__(self):
+        for name in ("d", "n"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise SettingError(name, f"must be an integer, got {v!r}")
+            if v < 1:
+                raise SettingError(name, f"must be >= 1, got {v}")
+            object.__setattr__(self, name, int(v))
+        try:
+            s2 = float(self.sigma2)
+        except (TypeError, ValueError):
+            raise SettingError("sigma2", f"must be a number, got {self.sigma2!r}") from None
+        if not math.isfinite(s2):
+            raise SettingError("sigma2", "must be finite")
+        if s2 < 0:
+            raise SettingError("sigma2", f"must be >= 0, got {s2}")
+        object.__setattr__(self, "sigma2", s2)
+        object.__setattr__(self, "cov", as_matrix("cov", self.cov, self.d))
+        object.__setattr__(self, "cov_w", as_matrix("cov_w", self.cov_w, self.d))
+        parse_target(self.target, self.d)
+
+    # numeric views -------------------------------------------------------------------------
+    @property
+    def Sigma(self) -> np.ndarray:
+        return np.eye(self.d) if self.cov is None else np.array(self.cov)
+
+    @property
+    def Sigma_w(self) -> np.ndarray:
+        return np.eye(self.d) if self.cov_w is None else np.array(self.cov_w)
+
+    # exact views ---------------------------------------------------------------------------
+    @property
+    def Sigma_exact(self) -> sp.Matrix:
+        return sp.eye(self.d) if self.cov is None else sp.Matrix([[exact(v) for v in r] for r in self.cov])
+
+    @property
+    def Sigma_w_exact(self) -> sp.Matrix:
+        if self.cov_w is None:
+            return sp.eye(self.d)
+        return sp.Matrix([[exact(v) for v in r] for r in self.cov_w])
+
+    @property
+    def sigma2_exact(self) -> sp.Rational:
+        return exact(self.sigma2)
+
+    def replace(self, **changes) -> "Setting":
+        return Setting(**{**asdict(self), **changes})
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["cov"] = None if self.cov is None else [list(r) for r in self.cov]
+        out["cov_w"] = None if self.cov_w is None else [list(r) for r in self.cov_w]
+        out["extra"] = dict(self.extra)
+        return out
