@@ -6,7 +6,15 @@ from .errors import SettingError
 from .setting import Setting
 from .claims import Claim, Prediction, REGISTRY, get_claim, register
 
-from . import lsa as _lsa  # noqa: F401  (registers M1, M2, M2g)
-from . import nonlinear as _nonlinear  # noqa: F401  (registers M3)
+import importlib as _importlib
+
+# Modules that register claims: M1/M2/M2g (lsa), M3 (nonlinear), S1 (order), Shen et al.'s
+# empirical pattern (shen).
+for _name in ("lsa", "nonlinear", "order", "shen"):
+    try:
+        _importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _e:  # a claim module not written yet
+        if _e.name != f"{__name__}.{_name}":
+            raise
 
 __all__ = ["Claim", "Prediction", "REGISTRY", "Setting", "SettingError", "get_claim", "register"]
