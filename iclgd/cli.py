@@ -44,13 +44,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (SettingError, UsageError) as e:
-        args._parser.print_usage(sys.stderr)
-        print(f"{args._parser.prog}: error: {e}", file=sys.stderr)
-        return 2
+    except SettingError as e:  # name the flag the user typed
+        flag = e.param if e.param.startswith("-") else "--" + e.param.replace("_", "-")
+        return _fail(args, f"{flag}: {e.message}")
+    except UsageError as e:
+        return _fail(args, str(e))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(args, message: str) -> int:
+    args._parser.print_usage(sys.stderr)
+    print(f"{args._parser.prog}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def emit(obj, as_json: bool, human) -> None:
