@@ -74,6 +74,9 @@ def _jsonable(x):
 
 
 # ---- the log the harness reads ---------------------------------------------------------------
+_NO_HYPOTHESIS = object()
+
+
 class _Log:
     """Checks of the current test, grouped by Hypothesis example (one build context each)."""
 
@@ -86,19 +89,23 @@ class _Log:
         self.worst: Optional[Check] = None  # largest error/tolerance seen in the whole test
         self.claims: set[str] = set()
         self.refuted: list[Check] = []
+        self.points: list[dict] = []  # compact record of every check, for the report's figures
         self._ctx = object()
 
     def add(self, c: Check):
         try:
             ctx = current_build_context()
         except InvalidArgument:
-            ctx = None
-        if ctx is None or ctx is not self._ctx:
-            self._ctx = ctx if ctx is not None else object()
+            ctx = _NO_HYPOTHESIS  # a plain test is one example
+        if ctx is not self._ctx:
+            self._ctx = ctx
             self.examples += 1
             self.last = []
         self.last.append(c)
         self.claims.add(c.claim)
+        s = c.setting if isinstance(c.setting, dict) else {}
+        self.points.append({"claim": c.claim, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
+                            "expect": c.expect, "d": s.get("d"), "n": s.get("n")})
         if c.expect == "refute" and not c.holds:
             self.refuted.append(c)
         elif c.expect == "hold" and (self.worst is None or c.ratio > self.worst.ratio):

@@ -11,6 +11,7 @@ import sympy as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from iclgd.properties.checks import check
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.derivation import (
     d_sym, derive_m1, derive_m2, exact_optimum, lsa_readout, n_sym, reduce_weights, reduced_readout,
@@ -29,17 +30,25 @@ n, d, s2 = n_sym, d_sym, s2_sym
 ])
 def test_m1_sanity_numbers(dd, nn, sig, eta, loss):
     p = get_claim("M1").predict(Setting(dd, nn, sig))
-    assert p.eta == pytest.approx(eta, abs=5e-6)  # the sheet rounds to 5 decimals
-    assert p.loss == pytest.approx(loss, abs=5e-6)
-    np.testing.assert_allclose(p.gamma, eta * np.eye(dd), atol=5e-6)
+    why = "THEORY.md prints 5 decimals: half a unit in the last place"
+    where = dict(d=dd, n=nn, sigma2=sig)
+    checks = [check("M1", "eta vs THEORY.md sanity number", p.eta, eta, 5e-6, why, where),
+              check("M1", "loss vs THEORY.md sanity number", p.loss, loss, 5e-6, why, where),
+              check("M1", "gamma vs eta*I from the sheet", p.gamma, eta * np.eye(dd), 5e-6, why, where)]
+    assert all(c.holds for c in checks), [c.summary() for c in checks]
 
 
+@pytest.mark.claim("M3")
 def test_m3_relu_sanity_numbers():
     p = get_claim("M3").predict(Setting(4, 12, 0.25, target="relu"))
-    assert (p.exact["eta"], p.exact["loss"]) == ("1/2", "7/4")
+    where = dict(d=4, n=12, sigma2=0.25, target="relu")
+    c1 = check("M3", "eta vs THEORY.md check number", p.eta, 0.5, 0.0, "exact rational value 1/2", where)
+    c2 = check("M3", "loss vs THEORY.md check number", p.loss, 1.75, 0.0, "exact rational value 7/4", where)
+    assert c1.holds and c2.holds and p.exact["eta"] == "1/2" and p.exact["loss"] == "7/4"
 
 
 # ---- symbolic dimension ----------------------------------------------------------------------
+@pytest.mark.claim("M1")
 def test_m1_derived_equals_closed_form_for_symbolic_d():
     D = derive_m1()
     assert sp.simplify(D.eta - eta_m1(n, d, s2)) == 0
@@ -49,11 +58,13 @@ def test_m1_derived_equals_closed_form_for_symbolic_d():
     assert sp.simplify(D.curvature - (n + d + 1 + s2) / n) == 0
 
 
+@pytest.mark.claim("M1")
 def test_m1_closed_form_mutation_is_caught():
     """The derivation distinguishes the stated constant from a neighbour (n+d+2+σ²)."""
     assert sp.simplify(derive_m1().eta - n / (n + d + 2 + s2)) != 0
 
 
+@pytest.mark.claim("M2")
 def test_m2_derived_equals_preconditioned_gd_for_symbolic_d():
     D = derive_m2()
     S = sp.MatrixSymbol("Sigma", d, d)
@@ -76,6 +87,7 @@ def rational_spd(draw, dim):
 @settings(max_examples=8, deadline=None)
 @given(data=st.data(), dim=st.integers(1, 2), nn=st.integers(1, 12),
        sig=st.fractions(0, 3, max_denominator=4))
+@pytest.mark.claim("M2g")
 @example(data=None, dim=3, nn=5, sig=Fraction(1, 2)).via("d=3 with a non-diagonal Σ")
 def test_m2g_exact_stationary_point_is_the_closed_form(data, dim, nn, sig):
     if data is None:
@@ -95,6 +107,7 @@ def test_m2g_exact_stationary_point_is_the_closed_form(data, dim, nn, sig):
     assert Ln == pytest.approx(float(L), rel=1e-10)
 
 
+@pytest.mark.claim("M2")
 def test_m2_is_m2g_with_inverse_prior_exactly():
     S = sp.Matrix([[3, 1], [1, 2]])
     opt = exact_optimum(S, S.inv(), 7, sp.Rational(1, 3))
@@ -103,6 +116,7 @@ def test_m2_is_m2g_with_inverse_prior_exactly():
     assert opt.loss == loss_m1(7, 2, sp.Rational(1, 3))
 
 
+@pytest.mark.claim("M2g")
 def test_refuted_generalisation_prior_identity_is_not_inverse_sigma():
     """Γ* ∝ Σ⁻¹ fails for w ~ N(0, I) when Σ is not ∝ I (THEORY.md, M2g)."""
     S = sp.diag(1, 2)
@@ -112,18 +126,21 @@ def test_refuted_generalisation_prior_identity_is_not_inverse_sigma():
 
 
 # ---- M3 ---------------------------------------------------------------------------------------
+@pytest.mark.claim("M3")
 def test_m3_moments_recover_m1_for_linear_targets():
     mu, nu, Ef2 = mu_nu_symbolic("linear", 1, d)
     assert (sp.simplify(mu - d), sp.simplify(nu - d * (d + 2)), sp.simplify(Ef2 - d)) == (0, 0, 0)
     assert sp.simplify(eta_m3(n, d, s2, mu, nu) - eta_m1(n, d, s2)) == 0
 
 
+@pytest.mark.claim("M3")
 def test_m3_relu_closed_form_symbolic():
     mu, nu, Ef2 = mu_nu_symbolic("relu", 1, d)
     assert sp.simplify(mu - d / 4) == 0 and sp.simplify(nu - d * (d + 2) / 2) == 0
     assert sp.simplify(eta_m3(n, d, s2, mu, nu) - n / (n + 2 * d + 3 + 4 * s2)) == 0
 
 
+@pytest.mark.claim("M3")
 def test_m3_relu_sum_closed_form_symbolic():
     m = sp.Symbol("m", positive=True, integer=True)
     mu, nu, Ef2 = mu_nu_symbolic("relu", m, d)
@@ -132,6 +149,7 @@ def test_m3_relu_sum_closed_form_symbolic():
     assert sp.simplify(Ef2 - (d / 2 + (m - 1) * d / (2 * sp.pi))) == 0
 
 
+@pytest.mark.claim("M3")
 @pytest.mark.parametrize("target", ["linear", "relu", "relu-sum:3", "relu-aniso:2,2,2"])
 def test_m3_invariant_general_optimum_is_eta_identity(target):
     """For an invariant family the general Γ* = M⁻¹P equals Theorem 3's η I exactly."""
@@ -142,12 +160,14 @@ def test_m3_invariant_general_optimum_is_eta_identity(target):
     assert sp.simplify(L - sp.sympify(p.exact["loss"])) == 0
 
 
+@pytest.mark.claim("M3")
 def test_m3_non_invariant_family_is_not_eta_identity():
     G, _ = gamma_loss_general(parse_target("relu-aniso:1,0", 2), 2, 5, 0)
     assert G[1, 1] == 0 and G[0, 0] > 0  # rank one, not ∝ I
 
 
 # ---- reduction of full LSA weights and the parity argument ---------------------------------
+@pytest.mark.claim("M1")
 @pytest.mark.parametrize("dim", [1, 2])
 def test_lsa_readout_reduces_to_gamma_plus_nuisance(dim):
     k = dim + 1
@@ -159,6 +179,7 @@ def test_lsa_readout_reduces_to_gamma_plus_nuisance(dim):
     assert sp.expand(lsa_readout(WK, WQ, WV, h, Mt, xq) - gamma_term - nuisance) == 0
 
 
+@pytest.mark.claim("M1")
 def test_parity_nuisance_even_gamma_term_and_target_odd():
     """Under (w, ε) → (−w, −ε) the Γ term and y_q flip sign, the nuisance does not; the data law is
     invariant, so E[(y_q − Γ term) · nuisance] = 0 and L = E(y_q − Γ term)² + E nuisance²."""
@@ -182,6 +203,7 @@ def test_parity_nuisance_even_gamma_term_and_target_odd():
     assert sp.expand(G2 + G) == 0 and sp.expand(y2 + y) == 0 and sp.expand(N2 - N) == 0
 
 
+@pytest.mark.claim("M1")
 def test_weights_for_gamma_attain_it_with_zero_nuisance():
     G = sp.Matrix([[sp.Rational(1, 2), 1], [3, 4]])
     Gamma, u_x, u_y, G_x, g_y = reduce_weights(*weights_for(G))

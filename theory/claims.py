@@ -1,7 +1,8 @@
 """Claim registry: one object per claim that derivations, checks, reports and records cite."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -93,12 +94,34 @@ class Claim:
     def predict(self, setting: Setting, exact: bool = True) -> Prediction:
         if self.predict_fn is None:
             raise SettingError("claim", f"{self.id} makes no closed-form Γ prediction")
-        return self.predict_fn(self.validate(setting), exact)
+        return _perturbed(self.id, self.predict_fn(self.validate(setting), exact))
 
     def distribution(self, setting: Setting) -> Distribution:
         if self.distribution_fn is None:
             raise SettingError("claim", f"{self.id} defines no data distribution")
         return self.distribution_fn(self.validate(setting))
+
+
+def perturbations(text: Optional[str] = None) -> dict[str, float]:
+    """``ICLGD_PERTURB="M1:0.05,M3:-0.1"``: deliberately break claims (scale Γ*, η, L* by 1 + ε) to
+    show that the suite catches a wrong closed form and records it. Never set in normal runs."""
+    out = {}
+    text = os.environ.get("ICLGD_PERTURB", "") if text is None else text
+    for part in filter(None, text.split(",")):
+        cid, _, eps = part.partition(":")
+        try:
+            out[cid.strip()] = float(eps)
+        except ValueError:
+            raise SettingError("ICLGD_PERTURB", f"expected CLAIM:EPS, got {part!r}") from None
+    return out
+
+
+def _perturbed(claim_id: str, p: Prediction) -> Prediction:
+    eps = perturbations().get(claim_id)
+    if not eps:
+        return p
+    return replace(p, gamma=p.gamma * (1 + eps), eta=None if p.eta is None else p.eta * (1 + eps),
+                   loss=p.loss * (1 + eps), exact=None)
 
 
 REGISTRY: dict[str, Claim] = {}
