@@ -35,10 +35,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def device():
-    """The torch device for the `gpu` tier: CUDA when present, else CPU behind the switch."""
+def device(worker_id):
+    """The torch device for the `gpu` tier: CUDA when present (xdist worker k uses GPU k mod count,
+    so `pytest -n <number of GPUs>` spreads the tier one worker per GPU), else CPU behind the switch."""
     import torch
 
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        k = int(worker_id[2:]) if worker_id.startswith("gw") else 0
+        return torch.device("cuda", k % torch.cuda.device_count())
     return torch.device("cpu")
