@@ -1,8 +1,8 @@
 """Vectorised prompt samplers for the claims' data laws, generated on the target device.
 
 x ~ N(0, Σ), y = f(x) + ε, ε ~ N(0, σ²), with f = m^{-½} Σ_k φ((D w_k)ᵀ x), w_k ~ N(0, Σ_w):
-φ = identity and m = 1, D = I gives the linear model y = wᵀx + ε of M1/M2/M2g; φ = ReLU gives the
-M3 families (``scales`` = diag(D) breaks rotation invariance).
+φ = identity and m = 1, D = I gives the linear model y = wᵀx + ε of M1/M2/M2g; φ = ReLU or tanh gives
+the M3 families (``scales`` = diag(D) breaks rotation invariance).
 """
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+
+
+ACTIVATIONS = {"linear": lambda z: z, "relu": torch.relu, "tanh": torch.tanh}
 
 
 @dataclass
@@ -44,7 +47,7 @@ def sample_prompts(
     Sigma=None,
     Sigma_w=None,
     sigma2: float = 0.0,
-    phi: str = "linear",
+    phi: str = "linear",  # linear | relu | tanh
     m: int = 1,
     scales=None,
     device=None,
@@ -58,7 +61,7 @@ def sample_prompts(
         raise ValueError(f"batch, n, d must be >= 1, got {batch}, {n}, {d}")
     if sigma2 < 0:
         raise ValueError(f"sigma2: must be >= 0, got {sigma2}")
-    if phi not in ("linear", "relu"):
+    if phi not in ACTIVATIONS:
         raise ValueError(f"phi: unknown activation {phi!r}")
     device = torch.device(device) if device is not None else generator.device
     kw = dict(generator=generator, device=device, dtype=dtype)
@@ -72,7 +75,7 @@ def sample_prompts(
         w = w @ Lw.mT
     v = w if scales is None else w * torch.as_tensor(scales, device=device, dtype=dtype)  # (B, m, d)
     pre = X @ v.mT  # (B, n+1, m)
-    act = pre if phi == "linear" else torch.relu(pre)
+    act = ACTIVATIONS[phi](pre)
     y = act.sum(-1) / m**0.5  # (B, n+1)
     if sigma2 > 0:
         y = y + sigma2**0.5 * torch.randn(batch, n + 1, **kw)

@@ -63,6 +63,7 @@ class Prediction:
     eta: Optional[float]  # scalar when Γ* = η I or η Σ⁻¹, else None
     loss: float  # optimal population loss L*
     exact: Optional[dict] = None  # sympy strings of Γ*, η, L* when inputs are rational
+    error: float = 0.0  # bound on the numeric error of η, L*, Γ* entries (0: closed form)
 
     def to_json(self) -> dict:
         return {
@@ -70,6 +71,7 @@ class Prediction:
             "eta": self.eta,
             "loss": self.loss,
             "exact": self.exact,
+            "error": self.error,
         }
 
 

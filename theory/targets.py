@@ -3,6 +3,7 @@
 - ``linear``: f(x) = wᵀx, w ~ N(0, I).
 - ``relu``: f(x) = ReLU(wᵀx), w ~ N(0, I).
 - ``relu-sum:m``: f(x) = m^{-1/2} Σ_k ReLU(w_kᵀx), w_k ~ N(0, I) i.i.d.
+- ``tanh``: f(x) = tanh(wᵀx), w ~ N(0, I) — no closed form; μ, ν by quadrature with a stated error.
 - ``relu-aniso:s_1,…,s_d``: f(x) = ReLU(wᵀ D x), D = diag(s), w ~ N(0, I) — *not* rotation
   invariant unless all s_j are equal (``relu-aniso:1,0,…`` is a fixed axis-aligned feature).
 """
@@ -16,7 +17,7 @@ from .errors import SettingError
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # linear | relu | relu-sum | relu-aniso
+    kind: str  # linear | relu | tanh | relu-sum | relu-aniso
     m: int = 1  # number of ReLU units (relu-sum)
     scales: tuple = ()  # diagonal of D (relu-aniso)
 
@@ -36,7 +37,7 @@ def parse_target(spec: str, d: int | None = None) -> Target:
     if not isinstance(spec, str):
         raise SettingError("target", f"must be a string, got {spec!r}")
     kind, _, arg = spec.partition(":")
-    if kind in ("linear", "relu") and not arg:
+    if kind in ("linear", "relu", "tanh") and not arg:
         return Target(kind)
     if kind == "relu-sum":
         if not arg.isdigit() or int(arg) < 1:
@@ -53,5 +54,5 @@ def parse_target(spec: str, d: int | None = None) -> Target:
             raise SettingError("target", f"relu-aniso has {len(scales)} scales but d={d}")
         return Target(kind, scales=scales)
     raise SettingError(
-        "target", f"unknown target {spec!r}; use linear, relu, relu-sum:m or relu-aniso:s1,...,sd"
+        "target", f"unknown target {spec!r}; use linear, relu, tanh, relu-sum:m or relu-aniso:s1,...,sd"
     )
