@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 
@@ -30,7 +31,7 @@ def _t(a, device, dtype) -> torch.Tensor:
 def permute_demos(X, y, orders, *, device=None, dtype=torch.float64):
     """One demo set (X (n, d), y (n,)) listed in each of O orders (O, n) -> X (O, n, d), y (O, n)."""
     X, y = _t(X, device, dtype), _t(y, device, dtype)
-    idx = torch.as_tensor(orders, device=X.device, dtype=torch.long)  # (O, n)
+    idx = torch.as_tensor(np.asarray(orders), device=X.device, dtype=torch.long)  # (O, n)
     if idx.ndim != 2 or idx.shape[1] != X.shape[0]:
         raise ValueError(f"orders: expected shape (O, {X.shape[0]}), got {tuple(idx.shape)}")
     if not torch.equal(idx.sort(dim=1).values, torch.arange(X.shape[0], device=X.device).expand_as(idx)):

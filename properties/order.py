@@ -1,0 +1,276 @@
+"""Order-sensitivity checks for claim S1 (Shen, Mishra & Khashabi, ICML 2024, Theorem 1).
+
+- :func:`order_sensitivity` — the paper's measure [choice, shared/SHEN.md]: std across orderings
+  (ddof 0), averaged over outputs and test inputs (defined once, in :mod:`iclgd.theory.order`).
+- :func:`float_tolerance` / :func:`zero_test` — "zero up to floating-point error" versus "non-zero",
+  from the dtype's unit roundoff u and the computation: Higham's bound |fl(p) − p| ≤ γ_N p̃(|x|),
+  γ_N = N u / (1 − N u), N the longest chain of roundings (:func:`rounding_depth`) and p̃(|x|) the
+  computation run on absolute values (``absolute=True`` in :mod:`iclgd.empirics.order`). If every
+  ordering's output is within δ of a common exact value, their std is ≤ δ.
+- :func:`bootstrap_interval` — percentile bootstrap over test inputs, seeded numpy Generator.
+- :func:`refute_equivalence` — the reusable property: Theorem 1 says equivalence ⇒ equal pairwise
+  differences across orderings ⇒ equal order sensitivity, so ICL measurably more order sensitive
+  than an algorithm refutes "ICL is equivalent to that algorithm". It takes plain arrays, so the LLM
+  probes call it on a real model's output distributions unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from iclgd.theory.errors import SettingError
+from iclgd.theory.order import order_sensitivity, per_input_sensitivity
+
+from .checks import Check, check
+
+__all__ = [
+    "order_sensitivity", "per_input_sensitivity", "unit_roundoff", "gamma_n", "float_tolerance",
+    "rounding_depth", "ZeroTest", "zero_test", "sensitivity_tolerance", "invariance_check",
+    "bootstrap_interval", "refute_equivalence",
+]
+
+
+# ---- floating-point zero --------------------------------------------------------------------
+def unit_roundoff(dtype) -> float:
+    """u = eps/2 of a numpy or torch floating dtype (round to nearest)."""
+    try:
+        import torch
+
+        if isinstance(dtype, torch.dtype):
+            return torch.finfo(dtype).eps / 2
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    dt = np.dtype(dtype)
+    if not np.issubdtype(dt, np.floating):
+        raise SettingError("dtype", f"not a floating dtype: {dtype!r}")
+    return float(np.finfo(dt).eps) / 2
+
+
+def gamma_n(n_terms: int, dtype) -> float:
+    """Higham's γ_N = N u / (1 − N u): the relative error bound after N roundings."""
+    if n_terms < 0:
+        raise SettingError("n_terms", f"must be >= 0, got {n_terms}")
+    nu = n_terms * unit_roundoff(dtype)
+    if nu >= 1:
+        raise SettingError("n_terms", f"N u = {nu:.3g} >= 1: no rounding bound for this computation in {dtype}")
+    return nu / (1 - nu)
+
+
+def float_tolerance(dtype, n_terms: int, magnitude) -> float:
+    """γ_N × magnitude: how far a result computed with N chained roundings, whose absolute-value
+    evaluation is ``magnitude``, can be from the exact one (Higham 2002, §3.1–3.3)."""
+    m = float(np.max(np.abs(magnitude))) if np.size(magnitude) else 0.0
+    if not math.isfinite(m):
+        raise SettingError("magnitude", "is not finite")
+    return gamma_n(n_terms, dtype) * m
+
+
+def rounding_depth(kind: str, *, n: int, d: int, steps: int = 1) -> int:
+    """N for :func:`gamma_n`: roundings along the longest path of each computation of
+    :mod:`iclgd.empirics.order` with recursive summation (a dot product of length m: m roundings).
+
+    lsa (``steps`` layers, D = d+1): per layer q and k projections (D each), the score q·k (D), the
+    value projection and the weighted sum over n keys (D + n), the 1/n scale and residual add (2);
+    read-out D. gd: per step Xw (d), residual (1), Xᵀr (n), lr/n scale (2), add (1); read-out d.
+    sgd (``steps`` epochs): per demo xᵀw (d), residual (1), scale (2), add (1). prefix: per round
+    the weight step (n + 3) and the residual refresh x_kᵀx_i (d) + prefix sum (n) + 3. adam:
+    per demo the gradient (d + 2), moments (3 each), bias corrections, sqrt, divide, add (≈ 8).
+    """
+    D = d + 1
+    per = {
+        "lsa": lambda: steps * (4 * D + n + 2) + D,
+        "gd": lambda: steps * (d + n + 4) + d,
+        "sgd": lambda: steps * n * (d + 4) + d,
+        "prefix": lambda: steps * (d + 2 * n + 6) + d,
+        "adam": lambda: steps * n * (d + 16) + d,
+    }
+    if kind not in per:
+        raise SettingError("kind", f"unknown computation {kind!r}; known: {', '.join(per)}")
+    return per[kind]()
+
+
+@dataclass(frozen=True)
+class ZeroTest:
+    value: float  # the quantity tested
+    tolerance: float  # γ_N × magnitude (+ the rounding of the statistic itself)
+    reason: str
+
+    @property
+    def zero(self) -> bool:
+        return abs(self.value) <= self.tolerance
+
+
+def sensitivity_tolerance(outputs, magnitude, *, dtype, n_terms: int) -> tuple[float, str]:
+    """Bound on the order sensitivity of outputs that are exactly order invariant.
+
+    Output (σ, j, k) is within γ_N M[σ, j, k] of the common exact value, so its std across orderings
+    is ≤ γ_N max_σ M[σ, j, k]; averaging gives γ_N mean_{j,k} max_σ M. The float64 std itself adds at
+    most γ_{O+2} max|outputs| (mean of O values, deviation, square root).
+    """
+    out = np.asarray(outputs, dtype=float)
+    M = np.abs(np.asarray(magnitude, dtype=float))
+    if M.shape != out.shape:
+        raise SettingError("magnitude", f"shape {M.shape} differs from outputs {out.shape}")
+    g = gamma_n(n_terms, dtype)
+    stat = gamma_n(out.shape[0] + 2, np.float64) * float(np.abs(out).max(initial=0.0))
+    tol = g * float(M.max(axis=0).mean()) + stat
+    return tol, (f"γ_N·mean max_σ p̃(|x|) with N={n_terms} roundings in {_dtype_name(dtype)} (u={unit_roundoff(dtype):.3g}) "
+                 f"+ γ_{out.shape[0] + 2}·max|out| for the float64 std")
+
+
+def zero_test(outputs, magnitude, *, dtype, n_terms: int) -> ZeroTest:
+    """Is the order sensitivity of ``outputs`` (O, I, K) zero up to floating-point error?"""
+    tol, reason = sensitivity_tolerance(outputs, magnitude, dtype=dtype, n_terms=n_terms)
+    return ZeroTest(order_sensitivity(outputs), tol, reason)
+
+
+def invariance_check(outputs, magnitude, *, dtype, n_terms: int, quantity: str, setting: dict,
+                     expect: str = "hold") -> Check:
+    """Check "order sensitivity = 0" (S1's invariance consequences). With ``expect="refute"`` the
+    Check records a found order dependence: ``holds`` is False when the sensitivity is non-zero."""
+    z = zero_test(outputs, magnitude, dtype=dtype, n_terms=n_terms)
+    return check("S1", quantity, 0.0, z.value, z.tolerance, z.reason, setting, error=abs(z.value), expect=expect)
+
+
+# ---- bootstrap ------------------------------------------------------------------------------
+def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: float = 0.99,
+                       sided: str = "two") -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampled along axis 0).
+
+    ``sided="two"``: the central ``level`` interval; ``"lower"``: (the 1 − level quantile, ∞).
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 1:
+        raise SettingError("values", f"expected a non-empty 1-D array, got shape {v.shape}")
+    if not (0 < level < 1):
+        raise SettingError("level", f"must be in (0, 1), got {level}")
+    if n_boot < 1:
+        raise SettingError("n_boot", f"must be >= 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)  # (n_boot,)
+    if sided == "two":
+        lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+        return float(lo), float(hi)
+    if sided == "lower":
+        return float(np.quantile(means, 1 - level)), math.inf
+    raise SettingError("sided", f"must be 'two' or 'lower', got {sided!r}")
+
+
+# ---- the reusable refutation property -------------------------------------------------------
+def _as_outputs(param: str, a) -> tuple[np.ndarray, object]:
+    dtype = getattr(a, "dtype", None)
+    try:
+        arr = np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise SettingError(param, f"not a numeric array ({e})") from None
+    if arr.ndim != 3:
+        raise SettingError(param, f"expected shape (orderings, inputs, K), got {arr.shape}")
+    if arr.shape[0] < 2 or arr.shape[1] < 1 or arr.shape[2] < 1:
+        raise SettingError(param, f"need >= 2 orderings, >= 1 input, >= 1 output; got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise SettingError(param, "contains NaN or inf")
+    try:
+        unit_roundoff(dtype)
+    except (SettingError, TypeError):
+        dtype = np.float64
+    return arr, dtype
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype) if hasattr(dtype, "is_floating_point") else np.dtype(dtype).name
+
+
+def _witness(icl: np.ndarray, alg: np.ndarray, orderings) -> dict:
+    """The pair of orderings (a, b) where Theorem 1's two sides differ most (RMS over inputs and
+    outputs of (icl_a − icl_b) − (alg_a − alg_b)), and the pair whose ICL outputs differ most."""
+    O = icl.shape[0]
+
+    def sq_dists(A):  # (O, O) squared distances between orderings, from centred Gram matrices
+        C = (A - A.mean(axis=0)).reshape(O, -1)
+        G = C @ C.T
+        g = np.diag(G)
+        return np.maximum(g[:, None] + g[None, :] - 2 * G, 0.0) / C.shape[1]
+
+    def pick(D2):
+        a, b = np.unravel_index(np.argmax(np.triu(D2, 1)), D2.shape)
+        return int(a), int(b)
+
+    a, b = pick(sq_dists(icl - alg))
+    ia, ib = pick(sq_dists(icl))
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    name = (lambda i: list(orderings[i])) if orderings is not None else (lambda i: i)
+    return {
+        "orderings": [name(a), name(b)],
+        "rms_discrepancy": rms((icl[a] - icl[b]) - (alg[a] - alg[b])),
+        "rms_difference_icl": rms(icl[a] - icl[b]),
+        "rms_difference_alg": rms(alg[a] - alg[b]),
+        "icl_most_different": [name(ia), name(ib)],
+        "icl_most_different_rms": rms(icl[ia] - icl[ib]),
+    }
+
+
+def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setting: dict,
+                       n_boot: int = 1000, seed: int = 0, level: float = 0.99,
+                       float_tol: float | None = None) -> Check:
+    """Try to refute "ICL is equivalent to ``alg_name``" (Definition 1) by Theorem 1.
+
+    ``icl``, ``alg``: (orderings, inputs, K) outputs (distributions, logits or values) for one demo
+    set under the same orderings, row for row, and the same test inputs. Equivalence implies equal
+    pairwise differences across orderings, hence equal order sensitivities S (std across orderings,
+    averaged over inputs and outputs). Refuted when S_icl − S_alg exceeds both its one-sided
+    ``level`` bootstrap margin (paired per-input differences resampled over test inputs, numpy
+    Generator seeded with ``seed``) and ``float_tol``.
+
+    ``float_tol=None`` covers the rounding of the sensitivity computation on these arrays,
+    γ_{O+2}(dtype)·(max|icl| + max|alg|); pass :func:`float_tolerance` of the computation that
+    produced the outputs when it is known. One-sided by design (the paper's use: ICL more order
+    sensitive); the opposite excess also contradicts Theorem 1 and is reported as ``excess``.
+
+    Returns ``check(claim="S1", quantity=f"order_sensitivity icl vs {alg_name}", …, expect="refute")``:
+    ``holds`` is False exactly when equivalence is refuted; ``setting`` holds both sensitivities with
+    ``level`` intervals and the witness orderings (named by ``setting["orderings"]`` when given).
+    """
+    icl_a, dt_i = _as_outputs("icl", icl)
+    alg_a, dt_a = _as_outputs("alg", alg)
+    if icl_a.shape != alg_a.shape:
+        raise SettingError("alg", f"shape {alg_a.shape} differs from icl {icl_a.shape}")
+    if not isinstance(alg_name, str) or not alg_name:
+        raise SettingError("alg_name", "must be a non-empty string")
+    if not isinstance(setting, dict):
+        raise SettingError("setting", f"must be a dict, got {type(setting).__name__}")
+    if float_tol is not None and not (float_tol >= 0 and math.isfinite(float_tol)):
+        raise SettingError("float_tol", f"must be a finite number >= 0, got {float_tol}")
+    O, I, K = icl_a.shape
+    orderings = setting.get("orderings")
+    if orderings is not None and len(orderings) != O:
+        raise SettingError("setting", f"'orderings' lists {len(orderings)} orderings; the arrays have {O}")
+    if float_tol is None:
+        u_dtype = dt_i if unit_roundoff(dt_i) >= unit_roundoff(dt_a) else dt_a
+        float_tol = gamma_n(O + 2, u_dtype) * (float(np.abs(icl_a).max()) + float(np.abs(alg_a).max()))
+        float_reason = f"float: γ_{O + 2}({_dtype_name(u_dtype)})·(max|icl| + max|alg|) = {float_tol:.3g}"
+    else:
+        float_reason = f"float: given {float_tol:.3g}"
+
+    s_icl, s_alg = per_input_sensitivity(icl_a), per_input_sensitivity(alg_a)  # (I,), (I,)
+    diff = s_icl - s_alg
+    excess = float(diff.mean())
+    lower, _ = bootstrap_interval(diff, n_boot=n_boot, seed=seed, level=level, sided="lower")
+    margin = excess - lower
+    ci_icl = bootstrap_interval(s_icl, n_boot=n_boot, seed=seed, level=level)
+    ci_alg = bootstrap_interval(s_alg, n_boot=n_boot, seed=seed, level=level)
+    tolerance = max(margin, float_tol)
+    reason = (f"one-sided {level:g} percentile bootstrap margin over {I} test inputs "
+              f"({n_boot} resamples, seed {seed}) = {margin:.3g}; {float_reason}")
+    out_setting = {
+        **setting,
+        "n_orderings": O, "n_inputs": I, "n_outputs": K, "n_boot": n_boot, "seed": seed, "level": level,
+        "sensitivity_icl": {"value": float(s_icl.mean()), "interval": list(ci_icl)},
+        "sensitivity_alg": {"value": float(s_alg.mean()), "interval": list(ci_alg)},
+        "excess": excess, "excess_lower_bound": lower, "float_tol": float_tol,
+        "witness": _witness(icl_a, alg_a, orderings),
+    }
+    return check("S1", f"order_sensitivity icl vs {alg_name}", float(s_alg.mean()), float(s_icl.mean()),
+                 tolerance, reason, out_setting, error=excess, expect="refute")
