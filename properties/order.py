@@ -107,18 +107,19 @@ def sensitivity_tolerance(outputs, magnitude, *, dtype, n_terms: int) -> tuple[f
     """Bound on the order sensitivity of outputs that are exactly order invariant.
 
     Output (σ, j, k) is within γ_N M[σ, j, k] of the common exact value, so its std across orderings
-    is ≤ γ_N max_σ M[σ, j, k]; averaging gives γ_N mean_{j,k} max_σ M. The float64 std itself adds at
-    most γ_{O+2} max|outputs| (mean of O values, deviation, square root).
+    is ≤ γ_N max_σ M[σ, j, k]; averaging gives γ_N mean_{j,k} max_σ M. The float64 std itself (of
+    the differences from the first ordering: subtraction, mean of O values, deviation, square root)
+    adds at most γ_{O+3} max_σ|out_σ − out_0|.
     """
     out = np.asarray(outputs, dtype=float)
     M = np.abs(np.asarray(magnitude, dtype=float))
     if M.shape != out.shape:
         raise SettingError("magnitude", f"shape {M.shape} differs from outputs {out.shape}")
     g = gamma_n(n_terms, dtype)
-    stat = gamma_n(out.shape[0] + 2, np.float64) * float(np.abs(out).max(initial=0.0))
+    stat = gamma_n(out.shape[0] + 3, np.float64) * float(np.abs(out - out[:1]).max(initial=0.0))
     tol = g * float(M.max(axis=0).mean()) + stat
     return tol, (f"γ_N·mean max_σ p̃(|x|) with N={n_terms} roundings in {_dtype_name(dtype)} (u={unit_roundoff(dtype):.3g}) "
-                 f"+ γ_{out.shape[0] + 2}·max|out| for the float64 std")
+                 f"+ γ_{out.shape[0] + 3}·max|out − out_0| for the float64 std")
 
 
 def zero_test(outputs, magnitude, *, dtype, n_terms: int) -> ZeroTest:
@@ -225,7 +226,7 @@ def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setti
     Generator seeded with ``seed``) and ``float_tol``.
 
     ``float_tol=None`` covers the rounding of the sensitivity computation on these arrays,
-    γ_{O+2}(dtype)·(max|icl| + max|alg|); pass :func:`float_tolerance` of the computation that
+    γ_{O+3}(dtype)·(max_σ|icl_σ − icl_0| + max_σ|alg_σ − alg_0|); pass :func:`float_tolerance` of the computation that
     produced the outputs when it is known. One-sided by design (the paper's use: ICL more order
     sensitive); the opposite excess also contradicts Theorem 1 and is reported as ``excess``.
 
@@ -249,8 +250,9 @@ def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setti
         raise SettingError("setting", f"'orderings' lists {len(orderings)} orderings; the arrays have {O}")
     if float_tol is None:
         u_dtype = dt_i if unit_roundoff(dt_i) >= unit_roundoff(dt_a) else dt_a
-        float_tol = gamma_n(O + 2, u_dtype) * (float(np.abs(icl_a).max()) + float(np.abs(alg_a).max()))
-        float_reason = f"float: γ_{O + 2}({_dtype_name(u_dtype)})·(max|icl| + max|alg|) = {float_tol:.3g}"
+        spread = float(np.abs(icl_a - icl_a[:1]).max()) + float(np.abs(alg_a - alg_a[:1]).max())
+        float_tol = gamma_n(O + 3, u_dtype) * spread
+        float_reason = f"float: γ_{O + 3}({_dtype_name(u_dtype)})·(max|icl_σ − icl_0| + max|alg_σ − alg_0|) = {float_tol:.3g}"
     else:
         float_reason = f"float: given {float_tol:.3g}"
 

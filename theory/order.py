@@ -381,7 +381,7 @@ def per_input_sensitivity(outputs) -> np.ndarray:
         raise SettingError("outputs", f"expected shape (orderings, inputs, K), got {a.shape}")
     if a.shape[0] < 2:
         raise SettingError("outputs", f"need at least 2 orderings, got {a.shape[0]}")
-    return a.std(axis=0).mean(axis=-1)
+    return (a - a[:1]).std(axis=0).mean(axis=-1)  # std is shift invariant; outputs equal in every ordering give exactly 0
 
 
 def order_sensitivity(outputs) -> float:
