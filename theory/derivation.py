@@ -190,7 +190,8 @@ def _evaluate(e, env):
     raise TypeError(f"cannot evaluate {type(e).__name__}: {e}")
 
 
-def _linear_pieces(setting: Setting):
+def loss_pieces(setting: Setting):
+    """(Σ, E[g gᵀ], E[g wᵀ] (or P), tr(ΣΣ_w) (or E f²)): the coefficients of the quadratic L(Γ)."""
     from .nonlinear import moments
     from .targets import parse_target
 
@@ -216,7 +217,7 @@ def population_loss(setting: Setting, Gamma: np.ndarray) -> float:
     Gamma = np.asarray(Gamma, float)
     if Gamma.shape != (setting.d, setting.d):
         raise ValueError(f"Gamma: shape {Gamma.shape} does not match d={setting.d}")
-    Sigma, E_gg, E_gw, const = _linear_pieces(setting)
+    Sigma, E_gg, E_gw, const = loss_pieces(setting)
     return float(
         setting.sigma2 + const - 2 * np.trace(Sigma @ Gamma.T @ E_gw) + np.trace(Sigma @ Gamma.T @ E_gg @ Gamma)
     )
@@ -224,7 +225,7 @@ def population_loss(setting: Setting, Gamma: np.ndarray) -> float:
 
 def population_loss_grad(setting: Setting, Gamma: np.ndarray) -> np.ndarray:
     """∂L/∂Γ = 2 (E[g gᵀ] Γ − E[g wᵀ]) Σ."""
-    Sigma, E_gg, E_gw, _ = _linear_pieces(setting)
+    Sigma, E_gg, E_gw, _ = loss_pieces(setting)
     return 2 * (E_gg @ np.asarray(Gamma, float) - E_gw) @ Sigma
 
 

@@ -78,6 +78,7 @@ def tanh_moments(d: int) -> tuple[float, float, float, float]:
     return (*map(float, fine), err)
 
 
+@lru_cache(maxsize=256)
 def moments(target: Target, d: int):
     """(P, Q, E f²) as SymPy objects for concrete d — exact except for ``tanh`` (Floats)."""
     if target.kind == "tanh":
@@ -128,19 +129,24 @@ def predict_m3(s: Setting, exact: bool = True, strict: bool = True) -> Predictio
     not rotation invariant (μ = tr P, ν = tr Q): what the claim *would* say, for refutations."""
     _validate_m3(s, strict)
     target = parse_target(s.target, s.d)
-    P, Q, Ef2 = moments(target, s.d)
-    mu, nu = P.trace(), Q.trace()
-    s2 = s.sigma2_exact
-    eta = sp.simplify(eta_m3(s.n, s.d, s2, mu, nu))
-    loss = sp.simplify(Ef2 + s2 - eta * mu)
-    if target.kind == "tanh":  # numeric moments: propagate the quadrature error to η and L*
-        e = tanh_moments(s.d)[3]
-        corners = [(float(mu) + a * e, float(nu) + b * e) for a in (-1, 1) for b in (-1, 1)]
+    if target.kind == "tanh":  # numeric moments: float arithmetic, quadrature error propagated
+        mu, nu, Ef2, e = tanh_moments(s.d)
+        eta = eta_m3(s.n, s.d, s.sigma2, mu, nu)
+        corners = [(mu + a * e, nu + b * e) for a in (-1, 1) for b in (-1, 1)]
         etas = [eta_m3(s.n, s.d, s.sigma2, m_, n_) for m_, n_ in corners]
-        err = max(max(abs(x - float(eta)) for x in etas), max(abs(x * m_ - float(eta * mu)) for x, (m_, _) in zip(etas, corners)) + e)
-        return Prediction(float(eta) * np.eye(s.d), float(eta), float(loss), None, err)
+        err = max(max(abs(x - eta) for x in etas), max(abs(x * m_ - eta * mu) for x, (m_, _) in zip(etas, corners)) + e)
+        return Prediction(eta * np.eye(s.d), eta, Ef2 + s.sigma2 - eta * mu, None, err)
+    eta, loss, mu, nu = _m3_exact(target, s.d, s.n, s.sigma2_exact)
     ex = {"eta": str(eta), "loss": str(loss), "mu": str(mu), "nu": str(nu), "gamma": f"({eta})*I"}
     return Prediction(float(eta) * np.eye(s.d), float(eta), float(loss), ex if exact else None)
+
+
+@lru_cache(maxsize=1024)
+def _m3_exact(target: Target, d: int, n: int, s2):
+    P, Q, Ef2 = moments(target, d)
+    mu, nu = P.trace(), Q.trace()
+    eta = sp.simplify(eta_m3(n, d, s2, mu, nu))
+    return eta, sp.simplify(Ef2 + s2 - eta * mu), mu, nu
 
 
 def _dist_m3(s: Setting) -> Distribution:
