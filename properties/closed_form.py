@@ -21,8 +21,13 @@ from iclgd.theory.targets import parse_target
 
 from .checks import Check, check
 from .order import float_tolerance
+from .profile import scale
 
 FALSE_FAILURE = 1e-6  # family-wise false-failure probability budget of one Monte Carlo check
+
+
+def scale_d() -> int:
+    return scale().d_max
 
 
 def z_crit(k: int, alpha: float = FALSE_FAILURE) -> float:

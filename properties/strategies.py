@@ -13,7 +13,7 @@ from iclgd.theory import Setting
 
 from .profile import scale
 
-SPD_KINDS = ("rotated", "diagonal", "scaled-identity", "near-singular")
+SPD_KINDS = ("scaled-identity", "diagonal", "rotated", "near-singular")  # shrinks toward the simplest
 
 
 def seeds():
