@@ -73,7 +73,7 @@ def test_b_isotropic_gamma_for_non_invariant_targets_is_refuted():
 
 # ---- pinned regressions: minimal counterexamples found by the searches above ----------------
 @pytest.mark.parametrize("setting", [
-    Setting(2, 1, 0.0, cov=[[1.0, 0.0], [0.0, 2.0]]),
+    Setting(2, 1, 0.0, cov=[[0.5, 0.0], [0.0, 1.0]]),  # the minimal case find() returns
     Setting(2, 1, 0.0, cov=[[0.5, 0.0], [0.0, 5.0]]),
 ])
 def test_pinned_a(setting):
