@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -30,10 +30,10 @@ from iclgd.empirics.llm.metrics import accuracy, overlap_cosine, token_overlap
 from iclgd.empirics.llm.probe import no_bar
 from iclgd.empirics.llm.sparsity import THRESHOLDS, sparsity_profile
 from iclgd.theory import SettingError, get_claim
-from iclgd.theory.order import per_input_sensitivity
+from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 
 from .checks import Check, check
-from .order import bootstrap_interval, refute_equivalence
+from .order import bootstrap_interval, gamma_n, refute_equivalence
 
 CPU_EPOCHS = 5  # scaled-down default on CPU; the paper's 200 on CUDA
 DEFAULT_VARIANTS = ("gd", "gd-mid", "gd-deep", "sgd", "adam")
@@ -243,6 +243,37 @@ def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int
                 _setting(out, variant=name, lr=r.variant.lr, epochs=r.epochs, metric=metric, k=k),
                 error=float(diff.mean())))
     return checks
+
+
+def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting: dict) -> Check:
+    """Full-batch GD ignores the order of the demos in exact arithmetic (S1, consequence (a)), so the
+    order sensitivity S of its float32 outputs p32 (O, I, V) must be within their rounding error.
+
+    Bound: for every output, std_σ p̂_σ ≤ max_σ |p̂_σ − p| (the std is at most the largest deviation
+    from any constant, here the exact p). p is estimated by the same runs in float64, p64; their own
+    error is ≈ u64/u32 = 2⁻²⁹ times smaller and is covered by the factor (1 + 2⁻²⁹). So
+    S ≤ mean_{i,v} max_σ |p32 − p64| (1 + 2⁻²⁹), plus γ_{O+3}(float64)·max|p32 − p32_0| for
+    computing the std itself."""
+    a, b = p32.double(), p64.double()
+    if a.shape != b.shape:
+        raise SettingError("p64", f"shape {tuple(b.shape)} differs from p32 {tuple(a.shape)}")
+    O = a.shape[0]
+    dev = (a - b).abs().amax(0).mean().item() * (1 + 2.0**-29)
+    tol = dev + gamma_n(O + 3, np.float64) * (a - a[:1]).abs().max().item()
+    s = order_sensitivity(a.numpy())
+    reason = (f"float32 rounding of the training run: mean over outputs of max over {O} orderings of "
+              f"|p_float32 − p_float64| = {dev:.3g}, + γ_{O + 3}(float64) for the std")
+    return check("S1", f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s)
+
+
+def record_findings(checks: list[Check], nodeid: str) -> list[str]:
+    """Write a counterexample record for each failing expect="hold" check of an empirical pattern (a
+    finding about the model), for a test that reports rather than fails on it. Returns record ids."""
+    from .profile import active_name
+    from .records import build, write
+
+    return [write(build(c, nodeid=nodeid, verdict="failed", profile=active_name()))
+            for c in checks if c.expect == "hold" and not c.holds]
 
 
 # ---- one run --------------------------------------------------------------------------------
