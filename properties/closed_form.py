@@ -92,18 +92,23 @@ def optimality_checks(claim_id: str, s: Setting, delta: np.ndarray) -> list[Chec
 
 # ---- 2. Monte Carlo relaxation over all LSA features -----------------------------------------
 def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 40_000, chunk: int = 20_000,
-                      device=None, expect_gamma=None, law_of: str | None = "claim") -> list[Check]:
+                      device=None, expect_gamma=None, law_of: str | None = "claim",
+                      max_rel_se: float = 0.03) -> list[Check]:
     """Least squares of y_q on all LSA features. Γ̂ must match Γ* and the nuisance coefficients 0,
     each within z_crit HC0 standard errors (Bonferroni over all K coefficients, family-wise
-    false-failure probability 1e-6 under the normal approximation of the estimator)."""
+    false-failure probability 1e-6 under the normal approximation of the estimator). N grows (up
+    to 10×) until the largest standard error is ≤ ``max_rel_se`` ‖Γ*‖, so the check has power."""
     gamma = get_claim(claim_id).predict(s).gamma if expect_gamma is None else expect_gamma
     kw = sampler_args(claim_id if law_of == "claim" else None, s)
-    chunks = max(1, n_prompts // chunk)
 
     def sample(k):
         return sample_prompts(chunk, s.n, s.d, generator=generator(seed * 1009 + k, device), device=device, **kw)
 
-    fit = relaxation.fit(sample, chunks)
+    fit = relaxation.fit(sample, max(1, n_prompts // chunk))
+    rel_se = float(fit.gamma_se.max()) / np.linalg.norm(gamma)
+    if rel_se > max_rel_se:  # too noisy to have power: grow N so the standard error meets the target
+        grow = min(10, int(np.ceil((rel_se / max_rel_se) ** 2)))
+        fit = relaxation.fit(sample, grow * max(1, n_prompts // chunk))
     K = fit.gamma.numel() + fit.nuisance.numel()
     zc = z_crit(K)
     zg = ((fit.gamma.cpu().numpy() - gamma) / fit.gamma_se.cpu().numpy())
