@@ -18,7 +18,7 @@ from iclgd.theory.derivation import (
     s2_sym, weights_for,
 )
 from iclgd.theory.lsa import eta_m1, gamma_loss_m2g, gamma_loss_m2g_exact, loss_m1
-from iclgd.theory.nonlinear import eta_m3, gamma_loss_general, mu_nu_symbolic, predict_m3
+from iclgd.theory.nonlinear import eta_m3, gamma_loss_general, gamma_loss_general_numeric, mu_nu_symbolic, predict_m3
 from iclgd.theory.targets import parse_target
 
 n, d, s2 = n_sym, d_sym, s2_sym
@@ -162,8 +162,11 @@ def test_m3_invariant_general_optimum_is_eta_identity(target):
 
 @pytest.mark.claim("M3")
 def test_m3_non_invariant_family_is_not_eta_identity():
-    G, _ = gamma_loss_general(parse_target("relu-aniso:1,0", 2), 2, 5, 0)
+    G, L = gamma_loss_general(parse_target("relu-aniso:1,0", 2), 2, 5, 0)
     assert G[1, 1] == 0 and G[0, 0] > 0  # rank one, not ∝ I
+    Gn, Ln = gamma_loss_general_numeric(parse_target("relu-aniso:1,0", 2), 2, 5, 0.0)
+    np.testing.assert_allclose(Gn, np.array(G, float), atol=1e-14)
+    assert Ln == pytest.approx(float(L), abs=1e-14)
 
 
 # ---- reduction of full LSA weights and the parity argument ---------------------------------

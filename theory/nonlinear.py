@@ -115,6 +115,14 @@ def gamma_loss_general(target: Target, d: int, n: int, sigma2):
     return sp.simplify(G), sp.simplify(Ef2 + sigma2 - (P * G).trace())
 
 
+def gamma_loss_general_numeric(target: Target, d: int, n: int, sigma2: float):
+    """Float version of :func:`gamma_loss_general` (exact moments, float64 linear algebra)."""
+    P, Q, Ef2 = (np.array(m, dtype=float) for m in moments(target, d))
+    M = ((n - 1) * P + Q + sigma2 * np.eye(d)) / n
+    G = np.linalg.solve(M, P)
+    return G, float(Ef2 + sigma2 - np.trace(P @ G))
+
+
 def _validate_m3(s: Setting, strict: bool = True):
     if not _is_identity(s.cov):
         raise SettingError("cov", "M3 assumes x ~ N(0, I)")
