@@ -59,7 +59,7 @@ def test_relaxation_measures_the_general_optimum_for_non_invariant_targets(d, da
     that break M3's rotation invariance — the measurement the M3 refutation relies on."""
     s = Setting(d, data.draw(st.integers(1, 8), label="n"), 0.0, target=data.draw(targets(d, False), label="target"))
     _, general, _ = cf.isotropy_misfit(s)
-    checks = cf.relaxation_checks("M3", s, seed, expect_gamma=general, law_of=None)
+    checks = cf.relaxation_checks("M3", s, seed, expect_gamma=general, law_of=None, max_rel_se=0.1)
     assert all(c.holds for c in checks), [c.summary() for c in checks if not c.holds]
 
 
