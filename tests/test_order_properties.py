@@ -21,6 +21,7 @@ from iclgd.properties.order import (
     bootstrap_interval, float_tolerance, gamma_n, invariance_check, order_sensitivity, refute_equivalence,
     rounding_depth, sensitivity_tolerance, zero_test,
 )
+from iclgd.properties import strategies as S
 from iclgd.properties.profile import gpu_on_cpu, scale
 from iclgd.theory import SettingError
 from iclgd.theory import order as T
@@ -30,20 +31,16 @@ SC = scale()
 N_MAX = min(SC.n_max, 8)  # orderings of up to 8 demos; each example stays a few milliseconds
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
-# Local strategies (properties/strategies.py with orderings(n)/transpositions(n) had not landed).
-seeds = st.integers(0, 2**32 - 1)
-dims = st.integers(1, SC.d_max)
-context_lengths = st.integers(2, N_MAX)
+seeds = S.seeds()
+dims = S.dims()
+context_lengths = S.context_lengths(N_MAX).filter(lambda n: n >= 2)
+transpositions = S.transpositions
 
 
 def orderings(n: int, max_size: int = 8):
     """At least two distinct orderings of range(n)."""
-    return st.lists(st.permutations(range(n)), min_size=2, max_size=max_size, unique_by=tuple).map(
+    return st.lists(S.orderings(n), min_size=2, max_size=max_size, unique_by=tuple).map(
         lambda ps: [list(p) for p in ps])
-
-
-def transpositions(n: int):
-    return st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda ij: ij[0] != ij[1])
 
 
 def _problem(seed, n, d, inputs=4):

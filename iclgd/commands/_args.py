@@ -19,7 +19,7 @@ def add_setting_args(p: argparse.ArgumentParser, *, claim_default: str = "M1") -
     p.add_argument("--cov", help="Σ: a JSON matrix such as '[[2,0.5],[0.5,1]]' or a .npy path")
     p.add_argument("--cov-w", dest="cov_w", help="Σ_w (prior of w, M2g): JSON matrix or .npy path")
     p.add_argument("--target", default="linear",
-                   help="M3 response family: linear | relu | relu-sum:m | relu-aniso:s1,...,sd")
+                   help="M3 response family: linear | relu | tanh | relu-sum:m | relu-aniso:s1,...,sd")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
