@@ -4,7 +4,14 @@ The LSA read-out is linear in the features M_ab · x_{q,c} (M = (1/n) Σ_i v_i v
 a ≤ b ≤ d+1, c ≤ d), so the population least-squares fit over these features upper-bounds what any
 one-layer LSA can do. Its coefficients on M_{a,d+1} x_{q,c} = g_a x_{q,c} form Γ; the others are the
 nuisance terms. Normal equations are accumulated over chunks of prompts generated on the device;
-standard errors are heteroscedasticity-robust (HC0 sandwich), from a second pass over the same chunks.
+standard errors are heteroscedasticity-robust (HC3 sandwich: residuals scaled by 1/(1 − leverage), MacKinnon &
+White 1985), from a second pass over the same chunks. HC3 rather than HC0 because the features are
+products of up to six Gaussians: single prompts reach leverage ≈ 0.5 at N = 40 000 (d = n = 1), and
+HC0 then underestimates the spread (E[z²] ≈ 1.2–1.35 measured; HC3 ≈ 1.1; tests/test_relaxation.py).
+A rank-deficient Gram matrix (fewer prompts than features, collinear features) is an error, not a
+pseudo-inverse: the coefficients would not be identified, and Γ̂ would then mean nothing. For the
+claims' laws (n ≥ 1, σ² ≥ 0, including n < d and σ² = 0) the features are linearly independent
+functions — the task w varies across prompts — so the population Gram matrix is non-singular.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ from .sampling import Prompts
 @dataclass
 class Relaxation:
     gamma: torch.Tensor  # (d, d) coefficients of g_a x_{q,c}
-    gamma_se: torch.Tensor  # (d, d) their HC0 standard errors
+    gamma_se: torch.Tensor  # (d, d) their HC3 standard errors
     nuisance: torch.Tensor  # (K - d²,) all other coefficients
     nuisance_se: torch.Tensor  # (K - d²,)
     n_prompts: int
@@ -49,7 +56,7 @@ def lsa_features(p: Prompts) -> torch.Tensor:
 
 def fit(sample: Callable[[int], Prompts], n_chunks: int) -> Relaxation:
     """Least squares of y_q on :func:`lsa_features` over ``n_chunks`` chunks; ``sample(k)`` must
-    return chunk k deterministically (it is called twice per chunk: normal equations, then HC0)."""
+    return chunk k deterministically (it is called twice per chunk: normal equations, then HC3)."""
     FtF = Fty = None
     count = 0
     for k in range(n_chunks):
@@ -58,19 +65,28 @@ def fit(sample: Callable[[int], Prompts], n_chunks: int) -> Relaxation:
         FtF = F.mT @ F if FtF is None else FtF + F.mT @ F  # (K, K)
         Fty = F.mT @ y if Fty is None else Fty + F.mT @ y  # (K,)
         count += F.shape[0]
+    K = FtF.shape[0]
     scale = FtF.diagonal().sqrt()
-    G = FtF / scale[:, None] / scale[None, :]  # unit-diagonal Gram
-    cond = float(torch.linalg.cond(G))
-    Ginv = torch.linalg.inv(G)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero feature stays a zero row
+    G = FtF / scale[:, None] / scale[None, :]  # unit-diagonal Gram (equilibrated)
+    lam, U = torch.linalg.eigh(G)  # (K,), (K, K)
+    rank = int((lam > K * torch.finfo(G.dtype).eps * lam[-1]).sum())
+    if rank < K:  # e.g. fewer prompts than features, or a target that makes features collinear
+        raise ValueError(f"features: the {K} LSA features have a rank-{rank} Gram matrix over {count} prompts, "
+                         "so the relaxation's coefficients are not identified (use more prompts than features; "
+                         "check the response is not identically 0)")
+    cond = float(lam[-1] / lam[0])
+    Ginv = (U / lam) @ U.mT  # (K, K)
     beta = (Ginv @ (Fty / scale)) / scale
+    bread = Ginv / scale[:, None] / scale[None, :]  # (FᵀF)⁻¹
     meat = torch.zeros_like(FtF)
     for k in range(n_chunks):
         p = sample(k)
         F = lsa_features(p)
         r = p.y[:, -1] - F @ beta  # (B,)
-        Fr = F * r[:, None]
+        h = torch.einsum("bk,kl,bl->b", F, bread, F)  # (B,) leverages f_iᵀ(FᵀF)⁻¹f_i
+        Fr = F * (r / (1 - h))[:, None]  # HC3: residuals inflated by 1/(1 − h_i)
         meat += Fr.mT @ Fr
-    bread = Ginv / scale[:, None] / scale[None, :]
     se = (bread @ meat @ bread).diagonal().clamp_min(0).sqrt()
     d = p.X.shape[2]
     return Relaxation(beta[: d * d].reshape(d, d), se[: d * d].reshape(d, d), beta[d * d:], se[d * d:], count, cond)
