@@ -95,7 +95,7 @@ def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 
                       device=None, expect_gamma=None, law_of: str | None = "claim",
                       max_rel_se: float = 0.03) -> list[Check]:
     """Least squares of y_q on all LSA features. Γ̂ must match Γ* and the nuisance coefficients 0,
-    each within z_crit HC0 standard errors (Bonferroni over all K coefficients, family-wise
+    each within z_crit HC3 standard errors (Bonferroni over all K coefficients, family-wise
     false-failure probability 1e-6 under the normal approximation of the estimator). N grows (up
     to 10×) until the largest standard error is ≤ ``max_rel_se`` ‖Γ*‖, so the check has power."""
     gamma = get_claim(claim_id).predict(s).gamma if expect_gamma is None else expect_gamma
@@ -113,7 +113,7 @@ def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 
     zc = z_crit(K)
     zg = ((fit.gamma.cpu().numpy() - gamma) / fit.gamma_se.cpu().numpy())
     zn = (fit.nuisance / fit.nuisance_se).cpu().numpy()
-    why = f"max |z| over coefficients, HC0 standard errors, N = {fit.n_prompts}; z_crit = {zc:.2f} (Bonferroni over K = {K}, α = 1e-6)"
+    why = f"max |z| over coefficients, HC3 standard errors, N = {fit.n_prompts}; z_crit = {zc:.2f} (Bonferroni over K = {K}, α = 1e-6)"
     where = describe(s, seed=seed, n_prompts=fit.n_prompts, condition=fit.condition)
     return [
         check(claim_id, "gamma (all-LSA-feature Monte Carlo relaxation)", gamma, fit.gamma.cpu().numpy(), zc, why,

@@ -1,6 +1,6 @@
 """The Monte Carlo relaxation engine itself (empirics/relaxation.py), before any claim uses it:
 the feature set spans every one-layer LSA read-out with Γ where THEORY.md's reduction puts it,
-chunking does not change the fit, unidentified fits are refused, the HC0 standard errors are
+chunking does not change the fit, unidentified fits are refused, the (HC3) standard errors are
 calibrated well enough for the z-tolerances of properties/closed_form.py, and the ridge Bayes risk
 agrees with an independent formula."""
 import numpy as np
