@@ -120,14 +120,15 @@ def test_predict_m2g_agrees_with_independent_monte_carlo(d, n, sigma2, seed):
     z = np.abs(coef - gamma) / se
     assert se.max() <= 0.05 * np.linalg.norm(gamma), "Monte Carlo too weak to test anything"
     c = check("M2g", "gamma (predict vs Monte Carlo regression)", gamma, coef, 6.0,
-              "max |z| over entries, z = error / HC0 standard error; 6 SE, union bound < 2e-8",
+              "max |z| over entries, z = error / HC3 standard error; 6 SE, union bound < 2e-8",
               dict(d=d, n=n, sigma2=sigma2, cov=Sigma.tolist(), cov_w=Sigma_w.tolist(), seed=seed, N=N),
               error=float(z.max()))
     assert c.holds, c.summary()
 
 
 def gamma_regression(X: np.ndarray, y: np.ndarray):
-    """Least squares of y_q on the Γ features g_a x_q,c, with HC0 (sandwich) standard errors.
+    """Least squares of y_q on the Γ features g_a x_q,c, with HC3 (sandwich, leverage-corrected)
+    standard errors — HC0 underestimates the spread of these heavy-tailed products (tests/test_relaxation.py).
     X: (N, n+1, d) with the query in row n; y: (N, n+1). Returns (Γ̂, se), both (d, d)."""
     N, n, d = X.shape[0], X.shape[1] - 1, X.shape[2]
     g = np.einsum("bi,bia->ba", y[:, :n], X[:, :n]) / n  # (N, d)
@@ -136,7 +137,9 @@ def gamma_regression(X: np.ndarray, y: np.ndarray):
     coef = np.linalg.solve(FtF, F.T @ y[:, n])
     resid = y[:, n] - F @ coef
     bread = np.linalg.inv(FtF)
-    se = np.sqrt(np.diag(bread @ ((F * resid[:, None] ** 2).T @ F) @ bread))
+    h = np.einsum("bk,kl,bl->b", F, bread, F)  # leverages
+    Fr = F * (resid / (1 - h))[:, None]
+    se = np.sqrt(np.diag(bread @ (Fr.T @ Fr) @ bread))
     return coef.reshape(d, d), se.reshape(d, d)
 
 
@@ -146,7 +149,7 @@ def gamma_regression(X: np.ndarray, y: np.ndarray):
        seed=st.integers(0, 2**32 - 1))
 def test_m3_tanh_quadrature_prediction_agrees_with_monte_carlo(d, n, sigma2, seed):
     """tanh targets have no closed-form μ, ν: the quadrature-based Γ* = η I must match the Monte
-    Carlo population regression (6 HC0 standard errors, as above; the quadrature error is < 1e-10)."""
+    Carlo population regression (6 HC3 standard errors, as above; the quadrature error is < 1e-10)."""
     pred = get_claim("M3").predict(Setting(d, n, sigma2, target="tanh"))
     assert pred.error < 1e-10 and pred.exact is None
     p = sample_prompts(200_000, n, d, generator=generator(seed), sigma2=sigma2, phi="tanh")
@@ -154,6 +157,6 @@ def test_m3_tanh_quadrature_prediction_agrees_with_monte_carlo(d, n, sigma2, see
     z = np.abs(coef - pred.gamma) / se
     assert se.max() <= 0.05 * np.linalg.norm(pred.gamma), "Monte Carlo too weak to test anything"
     c = check("M3", "gamma (tanh quadrature vs Monte Carlo regression)", pred.gamma, coef, 6.0,
-              "max |z| over entries, HC0 standard errors; 6 SE, union bound < 2e-8",
+              "max |z| over entries, HC3 standard errors; 6 SE, union bound < 2e-8",
               dict(d=d, n=n, sigma2=sigma2, target="tanh", seed=seed), error=float(z.max()))
     assert c.holds, c.summary()
