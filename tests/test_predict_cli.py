@@ -103,7 +103,7 @@ def _spd(rng: np.random.Generator, d: int, cond: float) -> np.ndarray:
 def test_predict_m2g_agrees_with_independent_monte_carlo(d, n, sigma2, seed):
     """Least squares of y_q on the Γ features vec(g x_qᵀ) over N fresh prompts estimates Γ* directly
     (the optimum of a quadratic in Γ is the population regression). Tolerance: 6 heteroscedasticity-
-    robust (HC0) standard errors per entry — with ≤ 9 entries a union bound puts the false-failure
+    robust (HC3) standard errors per entry — with ≤ 9 entries a union bound puts the false-failure
     probability below 2e-8. Power: the test also requires those errors to be ≤ 5% of ‖Γ*‖."""
     rng = np.random.default_rng(seed)
     Sigma, Sigma_w = _spd(rng, d, 4.0), _spd(rng, d, 3.0)
