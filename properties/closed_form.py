@@ -93,11 +93,13 @@ def optimality_checks(claim_id: str, s: Setting, delta: np.ndarray) -> list[Chec
 # ---- 2. Monte Carlo relaxation over all LSA features -----------------------------------------
 def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 40_000, chunk: int = 20_000,
                       device=None, expect_gamma=None, law_of: str | None = "claim",
-                      max_rel_se: float = 0.03) -> list[Check]:
+                      max_rel_se: float = 0.03, expect: str = "hold") -> list[Check]:
     """Least squares of y_q on all LSA features. Γ̂ must match Γ* and the nuisance coefficients 0,
     each within z_crit HC3 standard errors (Bonferroni over all K coefficients, family-wise
     false-failure probability 1e-6 under the normal approximation of the estimator). N grows (up
-    to 10×) until the largest standard error is ≤ ``max_rel_se`` ‖Γ*‖, so the check has power."""
+    to 10×) until the largest standard error is ≤ ``max_rel_se`` ‖Γ*‖, so the check has power.
+    ``expect="refute"`` makes the Γ check a refutation (of ``expect_gamma``, e.g. a claim applied
+    outside its assumptions); the nuisance check always expects to hold."""
     gamma = get_claim(claim_id).predict(s).gamma if expect_gamma is None else expect_gamma
     kw = sampler_args(claim_id if law_of == "claim" else None, s)
 
@@ -117,7 +119,8 @@ def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 
     where = describe(s, seed=seed, n_prompts=fit.n_prompts, condition=fit.condition)
     return [
         check(claim_id, "gamma (all-LSA-feature Monte Carlo relaxation)", gamma, fit.gamma.cpu().numpy(), zc, why,
-              {**where, "rel_se": float(fit.gamma_se.max() / np.linalg.norm(gamma))}, error=float(np.abs(zg).max())),
+              {**where, "rel_se": float(fit.gamma_se.max() / np.linalg.norm(gamma))}, error=float(np.abs(zg).max()),
+              expect=expect),
         check(claim_id, "nuisance coefficients = 0 (relaxation)", np.zeros(len(zn)), fit.nuisance.cpu().numpy(), zc, why,
               where, error=float(np.abs(zn).max()) if len(zn) else 0.0),
     ]
