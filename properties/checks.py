@@ -89,6 +89,7 @@ class _Log:
         self.worst: Optional[Check] = None  # largest error/tolerance seen in the whole test
         self.claims: set[str] = set()
         self.refuted: list[Check] = []
+        self.findings: list[Check] = []  # failing hold-checks: in a *passing* test, findings it reports
         self.points: list[dict] = []  # compact record of every check, for the report's figures
         self._ctx = object()
 
@@ -108,6 +109,8 @@ class _Log:
                             "expect": c.expect, "d": s.get("d"), "n": s.get("n")})
         if c.expect == "refute" and not c.holds:
             self.refuted.append(c)
+        elif c.expect == "hold" and not c.holds and len(self.findings) < 20:
+            self.findings.append(c)
         elif c.expect == "hold" and (self.worst is None or c.ratio > self.worst.ratio):
             self.worst = c
 

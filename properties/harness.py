@@ -44,6 +44,11 @@ def _write(item, rep, skipped: bool):
         from .records import write_for_failure
 
         record_ids = write_for_failure(item, rep, LOG)
+    findings = LOG.findings if rep.passed and not skipped else []
+    if findings:  # the test reports, rather than fails on, a claim that did not hold: record it
+        from .records import write_for_finding
+
+        record_ids += [write_for_finding(item, c) for c in findings]
     for c in LOG.refuted:
         from .records import write_for_refutation
 
@@ -58,7 +63,9 @@ def _write(item, rep, skipped: bool):
         "examples": LOG.examples or (0 if skipped else 1),
         "worst": LOG.worst.to_json() if LOG.worst else None,
         "refuted": [c.to_json() for c in LOG.refuted],
-        "failed": [c.to_json() for c in LOG.last if c.expect == "hold" and not c.holds] if rep.failed else [],
+        "failed": ([c.to_json() for c in LOG.last if c.expect == "hold" and not c.holds] if rep.failed
+                   else [c.to_json() for c in findings]),
+        "findings": len(findings),
         "points": LOG.points[:2000],
         "records": record_ids,
         "seconds": round(time.perf_counter() - getattr(item, "_iclgd_t0", time.perf_counter()), 3),

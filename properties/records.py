@@ -119,6 +119,11 @@ def write_for_failure(item, rep, log) -> list[str]:
             for c in failed]
 
 
+def write_for_finding(item, check: Check) -> str:
+    """A claim check that failed inside a test that reports rather than asserts it (a finding)."""
+    return write(build(check, nodeid=item.nodeid, verdict="failed", profile=_profile()))
+
+
 def write_for_refutation(item, check: Check) -> str:
     return write(build(check, nodeid=item.nodeid, verdict="refuted-as-expected", profile=_profile()))
 

@@ -41,11 +41,11 @@ def summarise(rows: list[dict]) -> list[dict]:
         failed = [r for r in ran if r["outcome"] == "failed"]
         refuted = [c for r in ran for c in r["refuted"] if c["claim"] == cid]
         worst = max((r["worst"] for r in ran if r["worst"] and r["worst"]["claim"] == cid), key=_ratio, default=None)
-        for r in failed:  # a failing check outranks any passing one
-            for c in r.get("failed", []):
-                if c["claim"] == cid and _ratio(c) > _ratio(worst):
-                    worst = c
-        if failed:
+        findings = [c for r in ran for c in r.get("failed", []) if c["claim"] == cid]
+        for c in findings:  # a failing check outranks any passing one
+            if _ratio(c) > _ratio(worst):
+                worst = c
+        if failed or findings:
             status = "failed"
         elif any(r["worst"] for r in ran) or (ran and not refuted):
             status = "held"
@@ -63,6 +63,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "worst_error": None if worst is None else worst["error"],
             "worst": None if worst is None else {k: worst[k] for k in ("quantity", "error", "tolerance", "reason")},
             "refutations": len(refuted),
+            "findings": sum(1 for r in ran if r["outcome"] == "passed" for c in r.get("failed", []) if c["claim"] == cid),
             "seconds": round(sum(r["seconds"] for r in mine), 2),
             "tests": {"total": len(mine), "passed": sum(r["outcome"] == "passed" for r in mine),
                       "failed": len(failed), "skipped": len(mine) - len(ran)},

@@ -37,6 +37,9 @@ INNER_TEST = textwrap.dedent('''
 
     def test_plain_pass():
         check("M3", "eta", 0.5, 0.5, 0.0, "exact", dict(d=4))
+
+    def test_reports_a_finding():
+        check("M2", "an empirical pattern, reported not asserted", 1.0, 0.5, 0.1, "r", dict(shots=2))
 ''')
 
 
@@ -58,8 +61,9 @@ def test_recorder_writes_records_under_xdist(inner, capsys):
     recs = records.load_all(tmp / "recs")
     failed = [r for r in recs if r["verdict"] == "failed"]
     refuted = [r for r in recs if r["verdict"] == "refuted-as-expected"]
-    assert len(failed) == 1 and len(refuted) == 1, [r["id"] for r in recs]
-    rec = failed[0]
+    assert len(failed) == 2 and len(refuted) == 1, [r["id"] for r in recs]
+    assert {r["test"].split("::")[1] for r in failed} == {"test_m1_against_its_derivation", "test_reports_a_finding"}
+    rec = next(r for r in failed if r["claim"] == "M1")
     assert rec["claim"] == "M1" and rec["citation"]["theorem"] == "Theorem 1"
     assert rec["inputs"] == {"d": 1, "n": 1, "sigma2": 0.5}  # Hypothesis shrank to the minimal case
     assert rec["error"] > rec["tolerance"] and rec["tolerance_reason"]
@@ -70,14 +74,15 @@ def test_recorder_writes_records_under_xdist(inner, capsys):
     assert not list((tmp / "recs").glob(".tmp-*"))  # atomic writes leave no temp files
     rows = [json.loads(line) for p in (tmp / "raw").glob("tests-*.jsonl") for line in p.read_text().splitlines()]
     assert {r["nodeid"].split("::")[1] for r in rows} == {
-        "test_m1_against_its_derivation", "test_refutation_is_recorded", "test_plain_pass"}
+        "test_m1_against_its_derivation", "test_refutation_is_recorded", "test_plain_pass", "test_reports_a_finding"}
+    assert next(r for r in rows if r["nodeid"].endswith("finding"))["findings"] == 1
     assert len({p.name for p in (tmp / "raw").glob("tests-*.jsonl")}) >= 1
 
     assert main(["counterexamples", "cite", rec["id"][:8], "--dir", str(tmp / "recs")]) == 0
     text = capsys.readouterr().out
     assert f"Counterexample `{rec['id']}` to claim M1" in text and "@inproceedings{mahankali2024onestep" in text
     assert main(["counterexamples", "list", "--dir", str(tmp / "recs"), "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert len(json.loads(capsys.readouterr().out)) == 3
 
 
 def test_record_ids_are_content_addressed():
