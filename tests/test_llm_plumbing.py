@@ -149,7 +149,7 @@ def test_full_batch_gd_is_order_invariant_and_sgd_is_not(seed, shots):
     orders = [list(range(shots)), list(reversed(range(shots)))]
     m32, m64 = tiny_llama(seed % 7), tiny_llama(seed % 7, dtype=torch.float64)
     for name in ("gd", "gd-deep", "sgd"):
-        v = F.variant(name, lr=0.5)
+        v = F.variant(name, lr=0.1)  # small enough to stay smooth (large steps saturate to one-hot outputs)
         p32 = F.finetune_distributions(m32, enc, orders, v, epochs=2).probs
         p64 = F.finetune_distributions(m64, enc, orders, v, epochs=2).probs
         c = invariance_check(p32, p64, name=name, setting={"seed": seed, "shots": shots})
@@ -166,7 +166,7 @@ def test_sequential_variants_step_through_the_demos_in_order(llama, name):
     got = F.finetune_distributions(llama, enc, [order], F.variant(name, lr=0.05), epochs=2).probs[0]
     work = __import__("copy").deepcopy(llama).requires_grad_(True)
     params = list(work.parameters())
-    opt = torch.optim.SGD(params, lr=0.05) if name == "sgd" else torch.optim.Adam(params, lr=0.05)
+    opt = F.optimizer(F.variant(name, lr=0.05), params)
     for _ in range(2):
         for i in order:
             opt.zero_grad()

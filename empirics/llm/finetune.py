@@ -90,6 +90,16 @@ class FineTuneResult:
     seconds_per_epoch: float = 0.0  # wall time of one epoch of updates (one ordering), averaged
 
 
+def optimizer(var: Variant, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """A fresh optimizer: plain SGD (no momentum) or Adam (default betas and eps; the fused kernel on
+    CPU/CUDA, about twice as fast as the default on a 135M model)."""
+    if var.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=var.lr)
+    fused = params[0].device.type in ("cpu", "cuda") and params[0].dtype in (torch.float32, torch.float64,
+                                                                             torch.float16, torch.bfloat16)
+    return torch.optim.Adam(params, lr=var.lr, fused=fused or None)
+
+
 def _batch(model, enc: Encoded, demos: Sequence[int]):
     """Training rows prefix + input + label for ``demos``, and where each label token is predicted."""
     device = next(model.parameters()).device
@@ -162,8 +172,7 @@ def finetune_distributions(
         with torch.no_grad():
             for n in names:
                 work.get_parameter(n).copy_(base[n])
-        opt = (torch.optim.SGD(trainable, lr=var.lr) if var.optimizer == "sgd"
-               else torch.optim.Adam(trainable, lr=var.lr))
+        opt = optimizer(var, trainable)
         steps = [list(order)] if var.batch == "full" else [[i] for i in order]
         batches = [_batch(work, enc, s) for s in steps]
         lab_o, ov_o = [], []
