@@ -91,6 +91,25 @@ def prompt_sampler(n: int, d: int, replicas: int, *, device=None, dtype=torch.fl
     return sample
 
 
+class cpu_threads:
+    """Scope torch's intra-op threads on CPU (restored on exit; no-op for CUDA or ``None``).
+
+    The per-step kernels here are tiny: one thread avoids the synchronisation overhead, which on a
+    busy 2-core machine was measured at 10× (notes/issue4.md)."""
+
+    def __init__(self, threads: Optional[int], device=None):
+        self.threads = threads if threads and torch.device(device or "cpu").type == "cpu" else None
+
+    def __enter__(self):
+        if self.threads:
+            self.saved = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc):
+        if self.threads:
+            torch.set_num_threads(self.saved)
+
+
 def _sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
@@ -105,14 +124,21 @@ def train(
     stop: Optional[Callable[[nn.Module, int], bool]] = None,
     trace: Optional[Callable[[nn.Module], dict]] = None,
     progress: Optional[Callable[[int, int, float], None]] = None,
+    threads: Optional[int] = 1,
 ) -> TrainResult:
     """Minimise each replica's mean squared error on the hidden query label, E(ŷ − y_q)².
 
     ``sample(batch, generator)`` draws fresh prompts (see :func:`prompt_sampler`). ``stop(model, t)``
     is asked every ``check_every`` steps with the model as it would be returned (the running average
     in the tail). ``trace(model)`` maps the raw iterate to named tensors recorded at every tail step.
-    ``progress(t, steps, loss)`` is told the step and the mean training loss.
+    ``progress(t, steps, loss)`` is told the step and the mean training loss. ``threads``: torch
+    intra-op threads during the loop on CPU (see :class:`cpu_threads`; None leaves them alone).
     """
+    with cpu_threads(threads, next(model.parameters()).device):
+        return _train(model, sample, schedule, generator, stop, trace, progress)
+
+
+def _train(model, sample, schedule, generator, stop, trace, progress) -> TrainResult:
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     opt = torch.optim.Adam(model.parameters(), lr=schedule.lr, betas=schedule.betas)
