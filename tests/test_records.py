@@ -45,7 +45,11 @@ INNER_TEST = textwrap.dedent('''
 
 @pytest.fixture
 def inner(tmp_path):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["iclgd.properties.harness"]\n')
+    (tmp_path / "conftest.py").write_text(
+        'from hypothesis import settings\n'
+        'settings.register_profile("inner", print_blob=True)\n'
+        'settings.load_profile("inner")\n'
+        'pytest_plugins = ["iclgd.properties.harness"]\n')
     (tmp_path / "test_inner.py").write_text(INNER_TEST)
     env = dict(os.environ, ICLGD_RESULTS_DIR=str(tmp_path / "raw"), ICLGD_COUNTEREXAMPLES_DIR=str(tmp_path / "recs"),
                ICLGD_PERTURB="M1:0.05")
@@ -67,7 +71,7 @@ def test_recorder_writes_records_under_xdist(inner, capsys):
     assert rec["claim"] == "M1" and rec["citation"]["theorem"] == "Theorem 1"
     assert rec["inputs"] == {"d": 1, "n": 1, "sigma2": 0.5}  # Hypothesis shrank to the minimal case
     assert rec["error"] > rec["tolerance"] and rec["tolerance_reason"]
-    assert rec["hypothesis_blob"] is None  # derandomized + explicit settings: the example is the replay
+    assert rec["hypothesis_blob"].startswith("@reproduce_failure(")  # the exact replay of the minimal case
     assert "ICLGD_PERTURB=M1:0.05" in rec["reproduce"] and "test_m1_against_its_derivation" in rec["reproduce"]
     assert {"python", "numpy", "sympy", "hypothesis", "iclgd"} <= set(rec["versions"])
     assert rec["id"].startswith("M1-") and (tmp / "recs" / f"{rec['id']}.json").exists()
