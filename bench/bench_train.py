@@ -31,7 +31,7 @@ from iclgd.empirics.train import Schedule, cpu_threads, prompt_sampler
 from iclgd.properties.trained import Plan, sampler_law, train_and_compare
 from iclgd.theory import Setting, get_claim
 
-FAST = Plan(1, Schedule(steps=1500, lr=2e-2, lr_final=5e-4, warmup=50, batch=2048, batch_start=512), 1 << 12)
+FAST = Plan(1, Schedule(steps=800, lr=2e-2, lr_final=5e-4, warmup=50, batch=2048, batch_start=512), 1 << 12)
 CHECK_EVERY = 10
 
 

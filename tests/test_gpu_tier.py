@@ -59,8 +59,7 @@ def test_gpu_multilayer_preconditioners_proportional_to_inverse_covariance(devic
         setting = Setting(d, data.draw(st.integers(2 * d, 16), label="n"), 0.5, cov=Sigma)
         layers = data.draw(st.integers(2, 3), label="layers")
     result, checks = train_and_compare("M2", setting, device=device, seed=seed, layers=layers,
-                                       plan="tiny" if _tiny(device) else "gpu")
+                                       plan="tiny" if _tiny(device) else "gpu", check_layers=1 if _tiny(device) else None)
     for c in checks:
         note(c.summary())
-    asserted = [c for c in checks if not _tiny(device) or c.quantity.startswith(("loss", "layer 1 "))]
-    assert all(c.holds for c in asserted), [c.summary() for c in asserted if not c.holds]
+    assert all(c.holds for c in checks), [c.summary() for c in checks if not c.holds]
