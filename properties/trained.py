@@ -120,7 +120,7 @@ PLANS = {
     # `iclgd train` defaults
     ("cli", "lsa"): Plan(8, Schedule(steps=800, lr=2e-2, lr_final=5e-4, warmup=50, batch=1024, batch_start=512), 1 << 16),
     # L-layer Ahn et al. models converge far more slowly (notes/issue4.md): a higher rate for longer
-    ("cpu", "deep"): Plan(8, Schedule(steps=1500, lr=3e-2, lr_final=3e-3, warmup=50, batch=512, batch_start=256), 1 << 15),
+    ("cpu", "deep"): Plan(8, Schedule(steps=1500, lr=3e-2, lr_final=3e-3, warmup=50, batch=256, batch_start=256), 1 << 15),
     ("gpu", "deep"): Plan(8, Schedule(steps=20000, lr=3e-2, lr_final=1e-3, warmup=100, batch=4096, batch_start=1024), 1 << 17),
     ("tiny", "deep"): Plan(8, Schedule(steps=1200, lr=3e-2, lr_final=3e-3, warmup=50, batch=256, batch_start=256), 1 << 14),
     ("cli", "deep"): Plan(8, Schedule(steps=3000, lr=3e-2, lr_final=1e-3, warmup=50, batch=1024, batch_start=256), 1 << 16),

@@ -3,7 +3,6 @@ reduction, Ahn et al.'s L-steps-of-preconditioned-GD identity. Exactness in floa
 float64 rounding bounds (ε · number of accumulated terms · magnitude)."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings

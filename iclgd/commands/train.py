@@ -105,7 +105,11 @@ def _human(o: dict) -> None:
     print(f"  {o['replicas']} replicas, {len(o['basin'])} in the lowest basin"
           + (f"; others at loss {', '.join(f'{v:.4g}' for v in o['trapped_losses'])}" if o["trapped_losses"] else ""))
     print(f"  {o['steps']} steps, {o['prompts']} prompts per replica, {o['seconds']:.2f} s ({o['stopped']})")
-    print(f"  rel. error ‖Γ − Γ*‖/‖Γ*‖ = {o['rel_error']:.4g}   (tolerance {o['tolerance']:.3g})")
+    if o["model"] == "lsa":
+        print(f"  rel. error ‖Γ − Γ*‖/‖Γ*‖ = {o['rel_error']:.4g}   (tolerance {o['tolerance']:.3g})")
+    else:  # no Γ read-off: the least-squares Γ-fit of the output, against the one-layer Γ*
+        print(f"  Γ-fit of the output vs one-layer Γ*: rel. difference {o['rel_error']:.4g}, "
+              f"unexplained output fraction {o['nuisance_fraction']:.3g} (RMS)")
     print(f"  loss {o['loss']:.5g}   L* = {o['loss_star']:.5g}   nuisance norm {o['nuisance_norm']:.3g}")
     for name in ("gamma_learned", "gamma_star"):
         print(f"  {'Γ learned' if name == 'gamma_learned' else 'Γ*       '} =")
