@@ -1,0 +1,41 @@
+"""Claims checked on *trained* models that go beyond the two seed papers' statements.
+
+Two are over-generalisations the suite expects to refute (their checks use ``expect="refute"``):
+gradient training always reaching M1's global optimum, and the one-step-GD picture carrying over to
+softmax attention. One is a peer theorem: Ahn et al.'s multi-layer preconditioners.
+"""
+from .claims import MAHANKALI, Citation, Claim, register
+
+AHN = dict(
+    authors="Kwangjun Ahn and Xiang Cheng and Hadi Daneshmand and Suvrit Sra",
+    title="Transformers learn to implement preconditioned gradient descent for in-context learning",
+    venue="Advances in Neural Information Processing Systems (NeurIPS)",
+    year=2023,
+    url="https://arxiv.org/abs/2306.00297",
+    bibkey="ahn2023transformers",
+)
+
+register(Claim(
+    id="Ahn-L",
+    citation=Citation(**AHN, theorem="critical points of L-layer linear transformers"),
+    tag="[peer]",
+    statement="For x ~ N(0, Σ), w ~ N(0, Σ⁻¹), an L-layer linear transformer trained to a critical point has "
+    "per-layer preconditioners A_ℓ ∝ Σ⁻¹ (L steps of preconditioned GD); its loss is at most the one-layer L*.",
+    assumptions=("x ~ N(0, Σ), w ~ N(0, Σ⁻¹)", "Ahn et al.'s residual linear-attention layout"),
+))
+register(Claim(
+    id="M1-trained",
+    citation=Citation(**MAHANKALI, theorem="Theorem 1 (global minimiser) — reachability by training is not claimed"),
+    tag="[derived]",
+    statement="Over-generalisation, expected to be refuted: gradient training of a one-layer LSA from a random "
+    "initialisation always reaches the M1 global optimum.",
+    assumptions=("M1 data law", "Adam on fresh prompts from a random initialisation"),
+))
+register(Claim(
+    id="softmax-1L",
+    citation=Citation(**MAHANKALI, theorem="Theorem 1, applied outside its linear-attention assumption"),
+    tag="[derived]",
+    statement="Over-generalisation, expected to be refuted: a trained one-layer *softmax* attention model reaches "
+    "the one-step-GD optimum L* and is a Γ-predictor gᵀΓx_q.",
+    assumptions=("M1 data law", "softmax attention instead of linear attention"),
+))
