@@ -138,14 +138,20 @@ def figures(rows: list[dict], out: Path) -> list[str]:
         axes[0].legend(fontsize=7)
         fig.suptitle("Γ checks: error relative to tolerance (below the dashed line = within tolerance)", fontsize=9)
         made.append(_save(fig, out / "error_vs_n_d.png"))
-    order = [c for c in checks if c["quantity"].startswith("order_sensitivity")]
-    if order:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        labels = [c["quantity"].replace("order_sensitivity", "").strip() or c["claim"] for c in order]
-        x = np.arange(len(order))
-        ax.bar(x - 0.2, [float(np.mean(c["measured"])) for c in order], 0.4, label="measured (ICL / model)")
-        ax.bar(x + 0.2, [float(np.mean(c["predicted"])) for c in order], 0.4, label="reference (algorithm)")
-        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7), ax.set_ylabel("order sensitivity")
+    groups: dict[str, list] = {}
+    for c in checks:
+        if c["quantity"].startswith("order_sensitivity"):
+            groups.setdefault(c["quantity"].replace("order_sensitivity", "").strip() or c["claim"], []).append(c)
+    if groups:  # one bar pair per compared computation (mean over the examples that checked it)
+        labels = sorted(groups, key=lambda q: -np.mean([np.mean(c["measured"]) for c in groups[q]]))[:16]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, [np.mean([np.mean(c["measured"]) for c in groups[q]]) for q in labels], 0.4,
+               label="measured (ICL / model)")
+        ax.bar(x + 0.2, [np.mean([np.mean(c["predicted"]) for c in groups[q]]) for q in labels], 0.4,
+               label="reference (algorithm)")
+        ax.set_xticks(x, [f"{q[:38]} (×{len(groups[q])})" for q in labels], rotation=35, ha="right", fontsize=6)
+        ax.set_ylabel("order sensitivity (mean over examples)"), ax.set_yscale("symlog", linthresh=1e-3)
         ax.legend(fontsize=7)
         made.append(_save(fig, out / "order_sensitivity.png"))
     overlap = [c for c in checks if "overlap" in c["quantity"] and isinstance(c.get("setting"), dict)
