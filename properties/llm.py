@@ -11,7 +11,8 @@ algorithm under O orderings (:mod:`iclgd.empirics.llm`), and returns
 - Checks: one S1 refutation attempt per variant (:func:`iclgd.properties.order.refute_equivalence`:
   ICL measurably more order sensitive than the variant ⇒ not equivalent, by Theorem 1) and S2 pattern
   checks (ICL–ICL(reordered) agreement ≥ ICL–variant agreement, failing only when significantly
-  violated). A failing S2 check is a finding about the model, reported, not a suite error.
+  violated). A failing S2 check is a finding about the model: the test reports it and the harness
+  records it (a counterexample record), rather than failing.
 """
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ class ProbeConfig:
             raise SettingError("epochs", f"must be >= 1, got {self.epochs}")
         if self.eval_every is not None and self.eval_every < 0:
             raise SettingError("eval_every", f"must be >= 0, got {self.eval_every}")
+        try:
+            torch.device(self.device)
+        except RuntimeError as e:
+            raise SettingError("device", str(e)) from None
         unknown = set(self.lrs) - set(self.variants)
         if unknown:
             raise SettingError("lr", f"given for variant(s) {sorted(unknown)} that are not run")
@@ -245,7 +250,8 @@ def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int
     return checks
 
 
-def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting: dict) -> Check:
+def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting: dict,
+                     expect: str = "hold") -> Check:
     """Full-batch GD ignores the order of the demos in exact arithmetic (S1, consequence (a)), so the
     order sensitivity S of its float32 outputs p32 (O, I, V) must be within their rounding error.
 
@@ -253,7 +259,8 @@ def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting
     from any constant, here the exact p). p is estimated by the same runs in float64, p64; their own
     error is ≈ u64/u32 = 2⁻²⁹ times smaller and is covered by the factor (1 + 2⁻²⁹). So
     S ≤ mean_{i,v} max_σ |p32 − p64| (1 + 2⁻²⁹), plus γ_{O+3}(float64)·max|p32 − p32_0| for
-    computing the std itself."""
+    computing the std itself. With ``expect="refute"`` (an algorithm expected to depend on the order)
+    the Check records the found order dependence: ``holds`` is False when S exceeds the bound."""
     a, b = p32.double(), p64.double()
     if a.shape != b.shape:
         raise SettingError("p64", f"shape {tuple(b.shape)} differs from p32 {tuple(a.shape)}")
@@ -263,17 +270,8 @@ def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting
     s = order_sensitivity(a.numpy())
     reason = (f"float32 rounding of the training run: mean over outputs of max over {O} orderings of "
               f"|p_float32 − p_float64| = {dev:.3g}, + γ_{O + 3}(float64) for the std")
-    return check("S1", f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s)
-
-
-def record_findings(checks: list[Check], nodeid: str) -> list[str]:
-    """Write a counterexample record for each failing expect="hold" check of an empirical pattern (a
-    finding about the model), for a test that reports rather than fails on it. Returns record ids."""
-    from .profile import active_name
-    from .records import build, write
-
-    return [write(build(c, nodeid=nodeid, verdict="failed", profile=active_name()))
-            for c in checks if c.expect == "hold" and not c.holds]
+    return check("S1", f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s,
+                 expect=expect)
 
 
 # ---- one run --------------------------------------------------------------------------------
@@ -296,7 +294,7 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
         if cfg.label_words is not None or cfg.template:
             ds = ds.with_overrides(cfg.label_words, **cfg.template)
         variants = [variant(v, cfg.lrs.get(v)) for v in cfg.variants]
-        lm = load_model(cfg.model, device=cfg.device, dtype=_DTYPES.get(cfg.dtype))
+        lm = load_model(cfg.model, device=cfg.device, dtype=_DTYPES.get(cfg.dtype), progress=bar is not no_bar)
         load_s = time.perf_counter() - t0
         epochs = cfg.resolved_epochs()
         every = cfg.eval_every if cfg.eval_every is not None else max(1, epochs // 5)

@@ -102,9 +102,11 @@ def _plain_copy(model: torch.nn.Module) -> torch.nn.Module:
 _CACHE: dict[tuple, LoadedModel] = {}
 
 
-def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torch.dtype] = None) -> LoadedModel:
+def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torch.dtype] = None,
+               progress: bool = False) -> LoadedModel:
     """Load ``model`` once per process. ``dtype`` defaults to float32 (bfloat16 for a Hugging Face
-    directory on CUDA); GGUF weights are always de-quantized to float32 first."""
+    directory on CUDA); GGUF weights are always de-quantized to float32 first. ``progress``: show
+    transformers' loading bars (stderr)."""
     folder, gguf = resolve(model)
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -116,15 +118,22 @@ def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torc
         return _CACHE[key]
     _offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     kw = dict(local_files_only=True)
     if gguf is not None:
         kw["gguf_file"] = gguf
+    bars = hf_logging.is_progress_bar_enabled()
+    if not progress:
+        hf_logging.disable_progress_bar()
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kw)
         lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32 if gguf else dtype, **kw)
     except (OSError, ValueError) as e:
         raise ProbeInputError("model", f"cannot load {model}: {e}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if getattr(lm, "hf_quantizer", None) is not None:
         if gguf is None:
             raise ProbeInputError("model", f"{model} is a quantized checkpoint; the probes fine-tune it, "

@@ -142,7 +142,7 @@ def _human(o: dict) -> None:
               f"{c['sensitivity_alg']['value']:.3g}, witness orderings {c['witness']}")
     print("\nS2 (pattern): ICL agrees more with its reordered self than with the variant?")
     for c in o["pattern"]:
-        word = "holds" if c["verdict"] == "held" and c["error"] <= 0 else (
+        word = "holds" if c["error"] < 0 else (
             "not significantly violated" if c["verdict"] == "held" else "VIOLATED (finding)")
         print(f"  {c['quantity']:48} reordered {c['predicted']:.3f} vs variant {c['measured']:.3f}: {word}")
     if "sparsity" in o:
