@@ -13,6 +13,8 @@ a CLI run loads a model once; nothing here mutates a loaded model.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
 import re
@@ -124,8 +126,12 @@ def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torc
     if gguf is not None:
         kw["gguf_file"] = gguf
     bars = hf_logging.is_progress_bar_enabled()
-    if not progress:
+    gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils") if gguf else None
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if not progress:  # transformers' own bars; the GGUF de-quantization bar is a bare tqdm
         hf_logging.disable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kw)
         lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32 if gguf else dtype, **kw)
@@ -134,6 +140,8 @@ def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torc
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
     if getattr(lm, "hf_quantizer", None) is not None:
         if gguf is None:
             raise ProbeInputError("model", f"{model} is a quantized checkpoint; the probes fine-tune it, "
