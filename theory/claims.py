@@ -44,6 +44,15 @@ SHEN = dict(
     bibkey="shen2024position",
 )
 
+AHN = dict(
+    authors="Kwangjun Ahn and Xiang Cheng and Hadi Daneshmand and Suvrit Sra",
+    title="Transformers learn to implement preconditioned gradient descent for in-context learning",
+    venue="Advances in Neural Information Processing Systems (NeurIPS)",
+    year=2023,
+    url="https://arxiv.org/abs/2306.00297",
+    bibkey="ahn2023transformers",
+)
+
 
 @dataclass(frozen=True)
 class Distribution:

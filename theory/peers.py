@@ -4,16 +4,7 @@ Two are over-generalisations the suite expects to refute (their checks use ``exp
 gradient training always reaching M1's global optimum, and the one-step-GD picture carrying over to
 softmax attention. One is a peer theorem: Ahn et al.'s multi-layer preconditioners.
 """
-from .claims import MAHANKALI, Citation, Claim, register
-
-AHN = dict(
-    authors="Kwangjun Ahn and Xiang Cheng and Hadi Daneshmand and Suvrit Sra",
-    title="Transformers learn to implement preconditioned gradient descent for in-context learning",
-    venue="Advances in Neural Information Processing Systems (NeurIPS)",
-    year=2023,
-    url="https://arxiv.org/abs/2306.00297",
-    bibkey="ahn2023transformers",
-)
+from .claims import AHN, MAHANKALI, Citation, Claim, register
 
 register(Claim(
     id="Ahn-L",
