@@ -15,6 +15,8 @@ from hypothesis import note
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
+from .verdicts import EXPECT, INCONCLUSIVE
+
 
 @dataclass(frozen=True)
 class Check:
@@ -26,7 +28,12 @@ class Check:
     tolerance: float
     reason: str  # how the tolerance was derived (sampling error, float eps, training noise)
     setting: dict = field(default_factory=dict)  # JSON-able inputs, seeds included
-    expect: str = "hold"  # "hold": the claim should hold; "refute": a counterexample is sought
+    expect: str = "hold"  # what the check shows: a key of verdicts.EXPECT (hold/refute/reach/pattern/witness)
+    inconclusive: str = ""  # non-empty: the check lacked power; says what effect it could have detected
+
+    def __post_init__(self):
+        if self.expect not in EXPECT:
+            raise ValueError(f"expect: {self.expect!r} is not one of {', '.join(EXPECT)}")
 
     @property
     def holds(self) -> bool:
@@ -41,9 +48,11 @@ class Check:
 
     @property
     def verdict(self) -> str:
-        if self.expect == "refute":
-            return "refuted" if not self.holds else "not-refuted"
-        return "held" if self.holds else "failed"
+        """One word of :mod:`iclgd.properties.verdicts`."""
+        if self.inconclusive:
+            return INCONCLUSIVE
+        within, beyond = EXPECT[self.expect]
+        return within if self.holds else beyond
 
     def summary(self) -> str:
         return (
@@ -145,6 +154,7 @@ def check(
     relative: bool = False,
     error: Optional[float] = None,
     expect: str = "hold",
+    inconclusive: str = "",
 ) -> Check:
     """Compare ``measured`` with ``predicted`` and log the Check.
 
@@ -162,5 +172,5 @@ def check(
         error = math.inf
     return record(
         Check(claim, quantity, _jsonable(p), _jsonable(m), float(error), float(tolerance), reason,
-              _jsonable(setting or {}), expect)
+              _jsonable(setting or {}), expect, inconclusive)
     )

@@ -34,7 +34,8 @@ from iclgd.theory import SettingError, get_claim
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 
 from .checks import Check, check
-from .order import bootstrap_interval, gamma_n, refute_equivalence
+from .order import gamma_n, refute_equivalence
+from .stats import bootstrap_interval
 
 CPU_EPOCHS = 5  # scaled-down default on CPU; the paper's 200 on CUDA
 DEFAULT_VARIANTS = ("gd", "gd-mid", "gd-deep", "sgd", "adam")

@@ -25,6 +25,7 @@ from iclgd.theory.errors import SettingError
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 
 from .checks import Check, check
+from .stats import bootstrap_interval
 
 __all__ = [
     "order_sensitivity", "per_input_sensitivity", "unit_roundoff", "gamma_n", "float_tolerance",
@@ -134,30 +135,6 @@ def invariance_check(outputs, magnitude, *, dtype, n_terms: int, quantity: str, 
     Check records a found order dependence: ``holds`` is False when the sensitivity is non-zero."""
     z = zero_test(outputs, magnitude, dtype=dtype, n_terms=n_terms)
     return check("S1", quantity, 0.0, z.value, z.tolerance, z.reason, setting, error=abs(z.value), expect=expect)
-
-
-# ---- bootstrap ------------------------------------------------------------------------------
-def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: float = 0.99,
-                       sided: str = "two") -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampled along axis 0).
-
-    ``sided="two"``: the central ``level`` interval; ``"lower"``: (the 1 − level quantile, ∞).
-    """
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or v.size < 1:
-        raise SettingError("values", f"expected a non-empty 1-D array, got shape {v.shape}")
-    if not (0 < level < 1):
-        raise SettingError("level", f"must be in (0, 1), got {level}")
-    if n_boot < 1:
-        raise SettingError("n_boot", f"must be >= 1, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)  # (n_boot,)
-    if sided == "two":
-        lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-        return float(lo), float(hi)
-    if sided == "lower":
-        return float(np.quantile(means, 1 - level)), math.inf
-    raise SettingError("sided", f"must be 'two' or 'lower', got {sided!r}")
 
 
 # ---- the reusable refutation property -------------------------------------------------------

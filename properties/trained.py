@@ -46,6 +46,7 @@ from iclgd.theory import Prediction, Setting, SettingError, get_claim
 from iclgd.theory.targets import parse_target
 
 from .checks import Check, check
+from .stats import t_quantile
 
 LEVEL = 0.999  # two-sided coverage of every trained-model tolerance
 # A replica is in the lowest basin found if its held-out loss is within BASIN_GAP·L_best of the best
@@ -53,51 +54,6 @@ LEVEL = 0.999  # two-sided coverage of every trained-model tolerance
 # sit ≥ 15% higher — the threshold is a classifier between the two, an order of magnitude from both.
 BASIN_GAP = 0.01
 EVAL_CHUNK = 4096  # held-out prompts per forward pass
-
-
-# ---- Student t quantile (no scipy) -----------------------------------------------------------
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta (Lentz; Numerical Recipes §6.4)."""
-    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1 + num * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    if x <= 0 or x >= 1:
-        return float(x >= 1)
-    lb = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(lb) * _betacf(a, b, x) / a
-    return 1 - math.exp(lb) * _betacf(b, a, 1 - x) / b
-
-
-def t_quantile(p: float, dof: int) -> float:
-    """q with P(|T| ≤ q) = p for Student's T with ``dof`` degrees of freedom (bisection on the CDF)."""
-    if dof < 1:
-        raise ValueError(f"dof: must be >= 1, got {dof}")
-
-    def two_sided_tail(q):  # P(|T| > q) = I_{ν/(ν+q²)}(ν/2, 1/2)
-        return _betainc(dof / 2, 0.5, dof / (dof + q * q))
-
-    lo, hi = 0.0, 1.0
-    while two_sided_tail(hi) > 1 - p:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if two_sided_tail(mid) > 1 - p else (lo, mid)
-    return hi
 
 
 # ---- the plan: model size, replicas, schedule per tier ----------------------------------------

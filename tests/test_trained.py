@@ -21,7 +21,8 @@ from iclgd.cli import main
 from iclgd.properties.checks import check
 from iclgd.properties.profile import scale
 from iclgd.properties.strategies import seeds, settings_for
-from iclgd.properties.trained import LEVEL, plan_for, setting_law, t_quantile, train_and_compare
+from iclgd.properties.stats import t_quantile
+from iclgd.properties.trained import LEVEL, plan_for, setting_law, train_and_compare
 from iclgd.theory import Prediction, Setting
 from iclgd.theory.nonlinear import gamma_loss_general, predict_m3
 from iclgd.theory.targets import parse_target

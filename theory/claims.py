@@ -91,6 +91,9 @@ class Claim:
     tag: str  # [paper] / [derived] / [peer]
     statement: str
     assumptions: tuple[str, ...]
+    # "theorem": should hold; "overgeneralisation": registered to be refuted; "empirical": a
+    # pattern measured on real pretrained models (iclgd.properties.verdicts.KINDS)
+    kind: str = "theorem"
     predict_fn: Optional[Callable[[Setting, bool], Prediction]] = None
     distribution_fn: Optional[Callable[[Setting], Distribution]] = None
     validate_fn: Optional[Callable[[Setting], None]] = None

@@ -21,6 +21,7 @@ register(Claim(
     statement="Over-generalisation, expected to be refuted: gradient training of a one-layer LSA from a random "
     "initialisation always reaches the M1 global optimum.",
     assumptions=("M1 data law", "Adam on fresh prompts from a random initialisation"),
+    kind="overgeneralisation",
 ))
 register(Claim(
     id="softmax-1L",
@@ -29,4 +30,5 @@ register(Claim(
     statement="Over-generalisation, expected to be refuted: a trained one-layer *softmax* attention model reaches "
     "the one-step-GD optimum L* and is a Γ-predictor gᵀΓx_q.",
     assumptions=("M1 data law", "softmax attention instead of linear attention"),
+    kind="overgeneralisation",
 ))

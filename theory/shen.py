@@ -22,5 +22,6 @@ S2 = register(Claim(
         "GD: label-token cross-entropy, learning rate from {1e-3, 5e-3, 1e-4, 5e-4}, up to 200 epochs",
         "both sides read the next-token distribution over the whole vocabulary",
     ),
-    extra={"kind": "empirical pattern", "metrics": ("token_overlap", "overlap_cosine")},
+    kind="empirical",
+    extra={ "metrics": ("token_overlap", "overlap_cosine")},
 ))

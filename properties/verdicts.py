@@ -1,0 +1,72 @@
+"""The one verdict vocabulary: checks, records, the report, ``--json`` and the exit code all use it.
+
+A check's verdict follows from what it was written to show (``Check.expect``) and whether its
+statistic stayed within tolerance; a claim's row from its checks and the claim's ``kind``
+(:class:`iclgd.theory.claims.Claim`).
+"""
+from __future__ import annotations
+
+HELD = "held"
+REFUTED = "refuted"
+REFUTED_AS_EXPECTED = "refuted-as-expected"
+NOT_REACHED = "not-reached"
+FINDING = "finding"
+INCONCLUSIVE = "inconclusive"
+SKIPPED = "skipped"
+
+DEFINITIONS = {
+    HELD: "every check of the claim stayed within its tolerance",
+    REFUTED: "a counterexample to the claim as stated, within its assumptions",
+    REFUTED_AS_EXPECTED: "an over-generalisation we register to show the suite finds it, and it did",
+    NOT_REACHED: "a trained model did not reach the global optimum: evidence about training, filed under a "
+    "reachability claim (M1-trained), never under the theorem",
+    FINDING: "an empirical pattern from a paper, tested on a real pretrained model, did not reproduce "
+    "(with effect size and interval)",
+    INCONCLUSIVE: "the check lacked the power to decide; it states what effect it could have detected",
+    SKIPPED: "no test of the claim ran (tier not selected, or no model/device)",
+}
+
+# Check.expect -> (verdict when within tolerance, verdict when not)
+EXPECT = {
+    "hold": (HELD, REFUTED),  # a theorem's prediction vs a measurement
+    "refute": (HELD, REFUTED_AS_EXPECTED),  # seeks a counterexample to an over-generalisation
+    "reach": (HELD, NOT_REACHED),  # a trained model vs a global optimum (reachability, not the theorem)
+    "pattern": (HELD, FINDING),  # an empirical pattern on a real pretrained model
+    # a consequence shown by a witness (e.g. S1's order dependence): error > tolerance *is* the witness
+    "witness": (INCONCLUSIVE, HELD),
+}
+
+# claim kinds (Claim.kind) -> row verdicts that count as "as expected" for the exit code
+KINDS = ("theorem", "overgeneralisation", "empirical")
+SEVERITY = (REFUTED, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HELD, SKIPPED)
+
+
+def row_verdict(kind: str, verdicts: list[str]) -> str:
+    """A claim's row from its checks' verdicts (tests that ran). Worst first: ``refuted`` beats
+    everything; a claim with held and inconclusive checks is ``held`` (the row counts both)."""
+    if not verdicts:
+        return SKIPPED
+    present = set(verdicts)
+    if kind == "overgeneralisation":
+        for v in (REFUTED_AS_EXPECTED, NOT_REACHED):
+            if v in present:
+                return v
+        return HELD if HELD in present else INCONCLUSIVE
+    for v in (REFUTED, NOT_REACHED, FINDING):
+        if v in present:
+            return v
+    return HELD if HELD in present else INCONCLUSIVE
+
+
+def exit_code(rows: list[dict], strict: bool = False) -> int:
+    """0 when no claim was refuted and every expected refutation was found; 1 otherwise. ``strict``
+    also fails on finding / inconclusive / not-reached. ``rows``: dicts with ``kind`` and ``status``."""
+    for r in rows:
+        s, kind = r["status"], r.get("kind", "theorem")
+        if s == REFUTED:
+            return 1
+        if kind == "overgeneralisation" and s not in (REFUTED_AS_EXPECTED, NOT_REACHED, SKIPPED):
+            return 1
+        if strict and s in (FINDING, INCONCLUSIVE, NOT_REACHED) and kind != "overgeneralisation":
+            return 1
+    return 0
