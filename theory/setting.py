@@ -56,6 +56,10 @@ class Setting:
     cov_w: Optional[Matrix] = None  # Σ_w, covariance of the task vector w (None = I)
     target: str = "linear"  # response family for M3 (see iclgd.theory.targets)
     extra: tuple = field(default=(), compare=True)  # (key, value) pairs later claims may need
+    test_n: Optional[int] = None  # test prompt length M (ZFB-length, Wu-length); None = n
+    prior_scale: Optional[float] = None  # ψ² of a prior w ~ N(0, ψ² I) (Wu-length); None = cov_w
+    x_dist: str = "gaussian"  # law of x: "gaussian" (N(0, Σ)) or "uniform:a" (i.i.d. U(−a, a))
+    mean: Optional[tuple[float, ...]] = None  # β, mean of the task vector w (M2m); None = 0
 
     def __post_init__(self):
         for name in ("d", "n"):
@@ -77,6 +81,7 @@ class Setting:
         object.__setattr__(self, "cov", as_matrix("cov", self.cov, self.d))
         object.__setattr__(self, "cov_w", as_matrix("cov_w", self.cov_w, self.d))
         parse_target(self.target, self.d)
+        _check_more_fields(self)
 
     # numeric views -------------------------------------------------------------------------
     @property
@@ -111,3 +116,50 @@ class Setting:
         out["cov_w"] = None if self.cov_w is None else [list(r) for r in self.cov_w]
         out["extra"] = dict(self.extra)
         return out
+
+
+def _check_more_fields(s: "Setting") -> None:
+    """Validate and normalise test_n, prior_scale, x_dist, mean (issue 13's claims)."""
+    if s.test_n is not None:
+        if isinstance(s.test_n, bool) or not isinstance(s.test_n, (int, np.integer)):
+            raise SettingError("test_n", f"must be an integer, got {s.test_n!r}")
+        if s.test_n < 1:
+            raise SettingError("test_n", f"must be >= 1, got {s.test_n}")
+        object.__setattr__(s, "test_n", int(s.test_n))
+    if s.prior_scale is not None:
+        try:
+            v = float(s.prior_scale)
+        except (TypeError, ValueError):
+            raise SettingError("prior_scale", f"must be a number, got {s.prior_scale!r}") from None
+        if not math.isfinite(v) or v <= 0:
+            raise SettingError("prior_scale", f"must be finite and > 0, got {s.prior_scale!r}")
+        object.__setattr__(s, "prior_scale", v)
+    uniform_half_width(s.x_dist)
+    if s.mean is not None:
+        try:
+            b = np.asarray(s.mean, dtype=float)
+        except (TypeError, ValueError):
+            raise SettingError("mean", f"not a numeric vector: {s.mean!r}") from None
+        if b.shape != (s.d,):
+            raise SettingError("mean", f"has shape {b.shape}; expected a vector of length d={s.d}")
+        if not np.all(np.isfinite(b)):
+            raise SettingError("mean", "contains NaN or inf")
+        object.__setattr__(s, "mean", tuple(float(v) for v in b))
+
+
+def uniform_half_width(x_dist: str) -> Optional[float]:
+    """``"gaussian"`` -> None; ``"uniform:a"`` -> a (> 0, finite); anything else raises."""
+    if not isinstance(x_dist, str):
+        raise SettingError("x_dist", f"must be a string, got {x_dist!r}")
+    if x_dist == "gaussian":
+        return None
+    kind, _, arg = x_dist.partition(":")
+    if kind != "uniform":
+        raise SettingError("x_dist", f"expected 'gaussian' or 'uniform:a', got {x_dist!r}")
+    try:
+        a = float(arg)
+    except ValueError:
+        raise SettingError("x_dist", f"uniform:a needs a number a, got {arg!r}") from None
+    if not math.isfinite(a) or a <= 0:
+        raise SettingError("x_dist", f"uniform:a needs a finite a > 0, got {arg!r}")
+    return a
