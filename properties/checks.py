@@ -15,7 +15,8 @@ from hypothesis import note
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
-from .verdicts import EXPECT, INCONCLUSIVE
+from .verdicts import (EXPECT, FINDING, HELD, INCONCLUSIVE, NOT_REACHED, REFUTED,
+                       REFUTED_AS_EXPECTED)
 
 
 @dataclass(frozen=True)
@@ -86,23 +87,49 @@ def _jsonable(x):
 _NO_HYPOTHESIS = object()
 
 
+class OwnershipError(AssertionError):
+    """A check logged under a claim its test does not declare (``@pytest.mark.claim``)."""
+
+
+# verdicts that leave a counterexample record (one per claim, test and verdict)
+RECORDED = (REFUTED, REFUTED_AS_EXPECTED, NOT_REACHED, FINDING)
+
+
+def _size(c: Check) -> tuple:
+    """Sort key of a check's example: smaller settings first (the 'minimal example' of a passing test)."""
+    s = c.setting if isinstance(c.setting, dict) else {}
+    return tuple(s.get(k) if isinstance(s.get(k), (int, float)) else 0 for k in ("d", "n", "shots")) + (
+        len(str(s)), -c.ratio)
+
+
 class _Log:
-    """Checks of the current test, grouped by Hypothesis example (one build context each)."""
+    """Checks of the current test, grouped by Hypothesis example (one build context each).
+
+    ``owner``: the claim ids the running test declares; a check under any other id raises
+    :class:`OwnershipError`. A test that declares none is plumbing: its checks are kept for its own
+    assertions but are never claim evidence (``evidence`` is False)."""
 
     def __init__(self):
         self.reset()
 
-    def reset(self):
+    def reset(self, owner: frozenset = frozenset()):
+        self.owner = frozenset(owner)
         self.examples = 0
         self.last: list[Check] = []  # checks of the most recent example (the minimal one on failure)
-        self.worst: Optional[Check] = None  # largest error/tolerance seen in the whole test
-        self.claims: set[str] = set()
-        self.refuted: list[Check] = []
-        self.findings: list[Check] = []  # failing hold-checks: in a *passing* test, findings it reports
+        self.counts: dict[str, dict[str, int]] = {}  # claim -> verdict -> number of checks
+        self.worst: dict[str, Check] = {}  # claim -> check with the largest error/tolerance among held ones
+        self.flagged: dict[tuple, Check] = {}  # (claim, verdict) -> the check of the smallest example
         self.points: list[dict] = []  # compact record of every check, for the report's figures
         self._ctx = object()
 
+    @property
+    def evidence(self) -> bool:
+        return bool(self.owner)
+
     def add(self, c: Check):
+        if self.owner and c.claim not in self.owner:
+            raise OwnershipError(f"check under claim {c.claim!r} in a test that declares "
+                                 f"{', '.join(sorted(self.owner))} (@pytest.mark.claim)")
         try:
             ctx = current_build_context()
         except InvalidArgument:
@@ -112,16 +139,25 @@ class _Log:
             self.examples += 1
             self.last = []
         self.last.append(c)
-        self.claims.add(c.claim)
+        v = c.verdict
+        per = self.counts.setdefault(c.claim, {})
+        per[v] = per.get(v, 0) + 1
         s = c.setting if isinstance(c.setting, dict) else {}
-        self.points.append({"claim": c.claim, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
-                            "expect": c.expect, "d": s.get("d"), "n": s.get("n")})
-        if c.expect == "refute" and not c.holds:
-            self.refuted.append(c)
-        elif c.expect == "hold" and not c.holds and len(self.findings) < 20:
-            self.findings.append(c)
-        elif c.expect == "hold" and (self.worst is None or c.ratio > self.worst.ratio):
-            self.worst = c
+        if len(self.points) < 2000:
+            self.points.append({"claim": c.claim, "quantity": c.quantity, "error": c.error,
+                                "tolerance": c.tolerance, "verdict": v, "d": s.get("d"), "n": s.get("n")})
+        if v in RECORDED:
+            key = (c.claim, v)
+            if key not in self.flagged or _size(c) < _size(self.flagged[key]):
+                self.flagged[key] = c
+        elif v == HELD and c.expect != "witness":
+            w = self.worst.get(c.claim)
+            if w is None or c.ratio > w.ratio:
+                self.worst[c.claim] = c
+
+    @property
+    def claims(self) -> set[str]:
+        return set(self.counts)
 
 
 LOG = _Log()
@@ -133,6 +169,12 @@ def _in_hypothesis() -> bool:
         return True
     except InvalidArgument:
         return False
+
+
+def refutations(checks) -> list[str]:
+    """Summaries of the checks in ``checks`` whose verdict is ``refuted`` — what a claim test asserts
+    is empty (``not-reached``, ``inconclusive`` and findings are evidence too, but not failures)."""
+    return [c.summary() for c in checks if c.verdict == REFUTED]
 
 
 def record(c: Check) -> Check:

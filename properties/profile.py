@@ -1,7 +1,9 @@
 """Hypothesis profiles and the size ranges that go with them — the one place both are defined.
 
-``dev`` (local default, fast), ``ci`` (derandomized, no deadline; chosen when ``CI`` is set),
-``nightly`` (many more examples, larger sizes). ``ICLGD_PROFILE`` or ``HYPOTHESIS_PROFILE`` override.
+``dev`` (local default, fast), ``ci`` (derandomized, no example database, no deadline; chosen when
+``CI`` is set, and the default of ``iclgd verify``), ``nightly`` (many more examples, larger sizes).
+``ICLGD_PROFILE`` or ``HYPOTHESIS_PROFILE`` override. ``ICLGD_EXAMPLE_DB=DIR`` gives any profile a
+directory example database (CI and nightly upload it as an artifact; replayed by the dev profile).
 """
 from __future__ import annotations
 
@@ -48,6 +50,25 @@ def gpu_on_cpu() -> bool:
     return os.environ.get("ICLGD_GPU_ON_CPU", "") not in ("", "0")
 
 
+def run_seed(config):
+    """The run's ``--hypothesis-seed`` (None: derandomized or a fresh Hypothesis seed)."""
+    try:
+        return config.getoption("hypothesis_seed")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _database(s: Scale):
+    """Example database: ``$ICLGD_EXAMPLE_DB`` when set; none for derandomized profiles (a run is
+    then a function of the code alone); Hypothesis's default local one otherwise."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    path = os.environ.get("ICLGD_EXAMPLE_DB")
+    if path:
+        return DirectoryBasedExampleDatabase(path)
+    return None if s.derandomize else settings.default.database
+
+
 def register_profiles() -> str:
     for name, s in PROFILES.items():
         settings.register_profile(
@@ -55,6 +76,7 @@ def register_profiles() -> str:
             max_examples=s.max_examples,
             derandomize=s.derandomize,
             deadline=s.deadline_ms,
+            database=_database(s),
             print_blob=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-STATUSES = ("held", "failed", "refuted-as-expected", "skipped")
+from . import verdicts
 
 
 def load_rows(raw_dir: Path) -> list[dict]:
@@ -30,69 +30,86 @@ def _ratio(c: dict | None) -> float:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One dict per claim: id, paper, examples, status, worst_error, worst, seconds, tests, records."""
+    """One dict per registered claim, from the evidence of the tests that declare it (plumbing tests
+    never count): status (a verdict word), verdict counts, worst check, records, errors."""
     from iclgd.theory import REGISTRY
 
-    ids = list(REGISTRY) + sorted({c for r in rows for c in r["claims"]} - set(REGISTRY))
     out = []
-    for cid in ids:
+    for cid, claim in REGISTRY.items():
         mine = [r for r in rows if cid in r["claims"]]
         ran = [r for r in mine if r["outcome"] != "skipped"]
-        failed = [r for r in ran if r["outcome"] == "failed"]
-        refuted = [c for r in ran for c in r["refuted"] if c["claim"] == cid]
-        worst = max((r["worst"] for r in ran if r["worst"] and r["worst"]["claim"] == cid), key=_ratio, default=None)
-        findings = [c for r in ran for c in r.get("failed", []) if c["claim"] == cid]
-        for c in findings:  # a failing check outranks any passing one
-            if _ratio(c) > _ratio(worst):
-                worst = c
-        if failed or findings:
-            status = "failed"
-        elif any(r["worst"] for r in ran) or (ran and not refuted):
-            status = "held"
-        elif refuted:
-            status = "refuted-as-expected"
-        else:
-            status = "skipped"
-        claim = REGISTRY.get(cid)
+        counts: dict[str, int] = {}
+        for r in ran:
+            for v, k in r["counts"].get(cid, {}).items():
+                counts[v] = counts.get(v, 0) + k
+        status = verdicts.row_verdict(claim.kind, [v for v, k in counts.items() if k])
+        flagged = [c for r in ran for c in r["flagged"] + r["failing"] if c["claim"] == cid]
+        shown = [c for c in flagged if c["verdict"] == status] or [r["worst"][cid] for r in ran if cid in r["worst"]]
+        worst = max(shown, key=_ratio, default=None)
+        errors = [r["nodeid"] for r in ran if r["error"]]
         out.append({
             "id": cid,
-            "paper": claim.citation.short() if claim else "",
-            "statement": claim.statement if claim else "",
+            "kind": claim.kind,
+            "tag": claim.tag,
+            "paper": claim.citation.short(),
+            "statement": claim.statement,
             "examples": int(sum(r["examples"] for r in ran)),
             "status": status,
-            "worst_error": None if worst is None else worst["error"],
-            "worst": None if worst is None else {k: worst[k] for k in ("quantity", "error", "tolerance", "reason")},
-            "refutations": len(refuted),
-            "findings": sum(1 for r in ran if r["outcome"] == "passed" for c in r.get("failed", []) if c["claim"] == cid),
+            "counts": counts,
+            "worst": None if worst is None else {k: worst[k] for k in ("quantity", "error", "tolerance", "reason",
+                                                                       "verdict", "inconclusive")},
             "seconds": round(sum(r["seconds"] for r in mine), 2),
             "tests": {"total": len(mine), "passed": sum(r["outcome"] == "passed" for r in mine),
-                      "failed": len(failed), "skipped": len(mine) - len(ran)},
-            "records": sorted({i for r in mine for i in r["records"]}),
+                      "failed": sum(r["outcome"] == "failed" for r in mine), "skipped": len(mine) - len(ran)},
+            "errors": errors,
+            "records": sorted({i for r in ran for i in r["records"] if i.startswith(f"{cid}-")}),
         })
     return out
 
 
+def _counts(c: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c["counts"].items(), key=lambda kv: verdicts.SEVERITY.index(kv[0])
+                                                   if kv[0] in verdicts.SEVERITY else 99)) or "—"
+
+
+def _worst(c: dict, long: bool = False) -> str:
+    w = c["worst"]
+    if w is None:
+        return "—"
+    txt = f"{w['error']:.3g} ({w['tolerance']:.3g}" + (f", {w['quantity']}" if long else "") + ")"
+    return txt + (f"; inconclusive: {w['inconclusive']}" if long and w.get("inconclusive") else "")
+
+
 def table(claims: list[dict]) -> str:
-    head = f"{'claim':6} {'paper':38} {'examples':>8} {'status':20} {'worst error (tol)':>24} {'sec':>7}"
+    head = f"{'claim':10} {'paper':34} {'examples':>8} {'status':20} {'worst error (tol)':>22} {'sec':>7}  checks"
     lines = [head, "-" * len(head)]
     for c in claims:
-        w = "—" if c["worst"] is None else f"{c['worst']['error']:.3g} ({c['worst']['tolerance']:.3g})"
-        lines.append(f"{c['id']:6} {c['paper'][:38]:38} {c['examples']:>8} {c['status']:20} {w:>24} {c['seconds']:>7.1f}")
+        lines.append(f"{c['id']:10} {c['paper'][:34]:34} {c['examples']:>8} {c['status']:20} {_worst(c):>22} "
+                     f"{c['seconds']:>7.1f}  {_counts(c)}")
     return "\n".join(lines)
 
 
 def markdown(meta: dict, claims: list[dict], figures: list[str], records: dict[str, str]) -> str:
-    md = [f"# iclgd verification report", "",
-          f"Profile `{meta['profile']}`, tiers {', '.join(meta['tiers'])}, {meta['date']}, "
-          f"{meta['seconds']:.0f} s, pytest exit code {meta['pytest_exit']}.", "",
-          "| claim | paper | examples | status | worst error (tolerance) | seconds | records |",
-          "|---|---|---:|---|---|---:|---|"]
+    md = ["# iclgd verification report", "",
+          f"Profile `{meta['profile']}` (seed: {meta['seed']}), tiers {', '.join(meta['tiers'])}, {meta['date']}, "
+          f"{meta['seconds']:.0f} s, {meta['tests']} tests, pytest exit code {meta['pytest_exit']}, "
+          f"verify exit code {meta['exit']}.", ""]
+    if meta.get("perturb"):
+        md += [f"**Deliberately perturbed run** (`--perturb {meta['perturb']}`): its records are not "
+               "counterexamples to the papers.", ""]
+    md += ["| claim | kind | paper | examples | status | checks by verdict | worst error (tolerance) | seconds | records |",
+           "|---|---|---|---:|---|---|---|---:|---|"]
     for c in claims:
-        w = "—" if c["worst"] is None else f"{c['worst']['error']:.3g} ({c['worst']['tolerance']:.3g}, {c['worst']['quantity']})"
         recs = " ".join(f"[{i}]({records[i]})" for i in c["records"] if i in records) or "—"
-        md.append(f"| {c['id']} | {c['paper']} | {c['examples']} | {c['status']} | {w} | {c['seconds']:.1f} | {recs} |")
+        md.append(f"| {c['id']} | {c['kind']} | {c['paper']} | {c['examples']} | **{c['status']}** | {_counts(c)} | "
+                  f"{_worst(c, True)} | {c['seconds']:.1f} | {recs} |")
+    errors = [(c["id"], e) for c in claims for e in c["errors"]] + [("—", e) for e in meta.get("other_failures", [])]
+    if errors:
+        md += ["", "## Test failures that are not verdicts", ""]
+        md += [f"- `{e}` ({cid})" for cid, e in errors]
+    md += ["", "## Verdicts", ""] + [f"- `{k}`: {v}" for k, v in verdicts.DEFINITIONS.items()]
     md += ["", "## Claims", ""]
-    md += [f"- **{c['id']}** ({c['paper']}): {c['statement']}" for c in claims]
+    md += [f"- **{c['id']}** {c['tag']} ({c['paper']}): {c['statement']}" for c in claims]
     if figures:
         md += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(md) + "\n"
@@ -108,7 +125,7 @@ def figures(rows: list[dict], out: Path) -> list[str]:
     except ImportError:
         return []
     made = []
-    checks = [c for r in rows for c in ([r["worst"]] if r["worst"] else []) + r.get("failed", []) + r["refuted"]]
+    checks = [c for r in rows for c in list(r["worst"].values()) + r["flagged"] + r["failing"]]
     gam = {}
     for c in checks:
         p, m = np.asarray(c["predicted"], dtype=object), np.asarray(c["measured"], dtype=object)
@@ -125,7 +142,7 @@ def figures(rows: list[dict], out: Path) -> list[str]:
                 ax.set_xticks([]), ax.set_yticks([])
             fig.colorbar(im, ax=row.tolist(), shrink=0.8)
         made.append(_save(fig, out / "gamma_heatmaps.png"))
-    pts = [p for r in rows for p in r.get("points", []) if p["expect"] == "hold" and p.get("n") and p.get("d")
+    pts = [p for r in rows for p in r.get("points", []) if p["verdict"] in ("held", "refuted") and p.get("n") and p.get("d")
            and "gamma" in p["quantity"] and p["tolerance"] > 0]
     if pts:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -1,9 +1,17 @@
-"""`iclgd counterexamples list | show ID | cite ID` — browse and cite counterexample records."""
+"""`iclgd counterexamples list | show ID | cite ID` — browse and cite counterexample records.
+
+The records folder is ``--dir``, else ``$ICLGD_COUNTEREXAMPLES_DIR``, else .iclgd/counterexamples
+(the same rule as `iclgd verify --records`). Records of deliberately perturbed runs live in its
+``perturbed/`` sub-folder: `list --perturbed` shows them, `cite` refuses them.
+"""
 from __future__ import annotations
 
 import json
+from itertools import groupby
 
 from iclgd.cli import UsageError
+
+FIELDS = ("id", "claim", "verdict", "quantity", "error", "tolerance", "test", "date")
 
 
 def add_parser(sub):
@@ -11,33 +19,42 @@ def add_parser(sub):
     p.add_argument("action", choices=("list", "show", "cite"))
     p.add_argument("id", nargs="?", help="record id (a unique prefix is enough)")
     p.add_argument("--dir", help="records folder (default: $ICLGD_COUNTEREXAMPLES_DIR or .iclgd/counterexamples)")
+    p.add_argument("--perturbed", action="store_true", help="list: the records of deliberately perturbed runs")
     p.add_argument("--json", action="store_true")
     return p
+
+
+def _num(x) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) else str(x)
 
 
 def run(args) -> int:
     from iclgd.properties import records
 
     if args.action == "list":
-        rows = records.load_all(args.dir)
+        rows = records.load_all(args.dir, perturbed=args.perturbed)
+        rows.sort(key=lambda r: (str(r["claim"]), str(r["verdict"]), str(r["date"])))
         if args.json:
-            print(json.dumps([{k: r[k] for k in ("id", "claim", "verdict", "quantity", "error", "tolerance", "date")}
-                              for r in rows], indent=2))
+            print(json.dumps([{k: r.get(k) for k in FIELDS} for r in rows], indent=2, allow_nan=False, default=str))
             return 0
         if not rows:
-            print(f"no counterexample records in {args.dir or records.records_dir()}")
-        for r in rows:
-            print(f"{r['id']:22} {r['verdict']:20} {r['quantity'][:36]:36} error {r['error']:.3g} "
-                  f"(tol {r['tolerance']:.3g})  {r['date'][:10]}")
+            print(f"no counterexample records in {records.records_dir(args.dir)}")
+        for (claim, verdict), group in groupby(rows, key=lambda r: (r["claim"], r["verdict"])):
+            group = list(group)
+            print(f"{claim} — {verdict} ({len(group)})")
+            for r in group:
+                print(f"  {r['id']:24} {str(r['quantity'])[:40]:40} error {_num(r['error'])} "
+                      f"(tol {_num(r['tolerance'])})  {str(r['date'])[:10]}  {str(r.get('test', ''))[:60]}")
         return 0
     if not args.id:
         raise UsageError(f"ID: `counterexamples {args.action}` needs a record id")
     try:
         rec = records.load(args.id, args.dir)
-    except KeyError as e:
-        raise UsageError(str(e).strip("'\"")) from None
-    if args.action == "show":
-        print(json.dumps(rec, indent=2))
-    else:
-        print(json.dumps({"id": rec["id"], "text": records.cite(rec)}) if args.json else records.cite(rec))
+        if args.action == "show":
+            print(json.dumps(rec, indent=2, allow_nan=False, default=str))
+            return 0
+        text = records.cite(rec)
+    except records.RecordError as e:
+        raise UsageError(str(e)) from None
+    print(json.dumps({"id": rec["id"], "text": text}) if args.json else text)
     return 0

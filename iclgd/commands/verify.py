@@ -1,13 +1,24 @@
-"""`iclgd verify` — the main job: run the suite (pytest -n auto under a profile and tiers) and
-write a report folder (report.md, report.json, figures) with one row per claim."""
+"""`iclgd verify` — the main job: run the suite (pytest under a profile and tiers) and write a report
+folder (report.md, report.json, figures) with one row per claim.
+
+Exit codes: 0 no claim ``refuted`` and every expected refutation found; 1 otherwise (or a claim
+test failed without a verdict); 2 bad input; 3 no test ran; 4 pytest itself failed (usage or
+internal error, interrupted). ``--strict`` also fails (1) on finding / inconclusive / not-reached.
+The report folder is iclgd's own: built in a temporary sibling and swapped in at the end, a
+non-empty folder without iclgd's marker is refused, and concurrent runs on one folder are locked out.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import math
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,18 +32,32 @@ TIERS = {  # pytest marker expression of each tier
     "gpu": "gpu",
 }
 DEFAULT_TIERS = "theory,trained,llm"
+MARKER = ".iclgd-report"  # the file that makes a folder iclgd's own report folder
+EXIT_NO_TESTS, EXIT_PYTEST = 3, 4
+SEED_MAX = 2**63 - 1
 
 
 def add_parser(sub):
     p = sub.add_parser("verify", help="run the suite and write the verification report",
-                       description="Run the property suite and write report.md/report.json/figures.")
-    p.add_argument("--profile", default="quick", help="quick (default) | ci | nightly")
+                       description="Run the property suite and write report.md/report.json/figures. Exit codes: "
+                       "0 no claim refuted and every expected refutation found; 1 otherwise; 2 bad input; "
+                       "3 no test ran; 4 pytest failed (usage/internal error).")
+    p.add_argument("--profile", default="ci",
+                   help="ci (default: derandomized, reproducible) | quick | nightly")
+    p.add_argument("--seed", type=str, default=None,
+                   help=f"fresh examples from this Hypothesis seed (0..{SEED_MAX}; implies the quick profile "
+                   "unless --profile is given)")
+    p.add_argument("--fresh", action="store_true", help="fresh examples from a newly drawn seed (printed in the report)")
     p.add_argument("--tiers", default=DEFAULT_TIERS, help=f"comma list of {', '.join(TIERS)} (default {DEFAULT_TIERS})")
-    p.add_argument("--out", default="reports/latest", help="report folder (replaced)")
-    p.add_argument("--records", default=".iclgd/counterexamples", help="counterexample records folder")
+    p.add_argument("--claims", default="", help="comma list of claim ids: run only their tests")
+    p.add_argument("--strict", action="store_true", help="also exit 1 on finding / inconclusive / not-reached")
+    p.add_argument("--out", default="reports/latest", help="report folder (iclgd's own: replaced atomically)")
+    p.add_argument("--records", default=None,
+                   help="counterexample records folder (default $ICLGD_COUNTEREXAMPLES_DIR or .iclgd/counterexamples)")
     p.add_argument("--workers", default="auto", help="pytest-xdist workers: auto, or a number (0 = no xdist)")
     p.add_argument("--model", help="local causal LM (HF folder or .gguf) for the llm tier (default SmolLM2)")
-    p.add_argument("--perturb", help="deliberately break claims, e.g. M1:0.05 (scales Γ*, η, L* by 1+ε)")
+    p.add_argument("--perturb", help="deliberately break claims, e.g. M1:0.05 (scales Γ*, η, L* by 1+ε); "
+                   "records go to <records>/perturbed")
     p.add_argument("-k", dest="keyword", help="pytest -k expression to select tests")
     p.add_argument("--suite", help="the repository's tests/ folder (default: next to the installed package)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
@@ -54,33 +79,113 @@ def _tiers(text: str) -> list[str]:
     return tiers
 
 
-def run(args) -> int:
-    from iclgd.properties import report
-    from iclgd.theory import SettingError
+def _claims(text: str) -> list[str]:
+    from iclgd.theory import REGISTRY
+
+    ids = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in ids if c not in REGISTRY]
+    if bad:
+        raise UsageError(f"--claims: unknown claim(s) {', '.join(bad)}; known: {', '.join(REGISTRY)}")
+    return ids
+
+
+def _perturb(text: str) -> dict[str, float]:
+    from iclgd.theory import REGISTRY, SettingError
     from iclgd.theory.claims import perturbations
 
-    if args.profile not in PROFILES:
-        raise UsageError(f"--profile: unknown profile {args.profile!r}; choose quick, ci or nightly")
-    tiers, suite = _tiers(args.tiers), _suite(args)
-    if args.workers != "auto" and not args.workers.isdigit():
-        raise UsageError(f"--workers: expected 'auto' or a number, got {args.workers!r}")
-    if args.model and not Path(args.model).exists():
-        raise UsageError(f"--model: {args.model} does not exist")
-    env = dict(os.environ, ICLGD_PROFILE=PROFILES[args.profile])
-    if args.perturb:
+    try:
+        eps = perturbations(text)
+    except SettingError as e:
+        raise UsageError(f"--perturb: {e.message}") from None
+    for cid, v in eps.items():
+        if cid not in REGISTRY or REGISTRY[cid].predict_fn is None:
+            known = ", ".join(k for k, c in REGISTRY.items() if c.predict_fn is not None)
+            raise UsageError(f"--perturb: {cid!r} is not a claim with a closed form; known: {known}")
+        if not math.isfinite(v) or v == 0 or v <= -1:
+            raise UsageError(f"--perturb: {cid}:{v} must be a finite non-zero ε > -1")
+    if not eps:
+        raise UsageError("--perturb: expected CLAIM:EPS[,CLAIM:EPS...]")
+    return eps
+
+
+def _seed(args) -> int | None:
+    if args.seed is not None and args.fresh:
+        raise UsageError("--seed: give either --seed N or --fresh, not both")
+    if args.fresh:
+        return secrets.randbelow(SEED_MAX)
+    if args.seed is None:
+        return None
+    if not args.seed.isdigit() or int(args.seed) > SEED_MAX:
+        raise UsageError(f"--seed: expected an integer in 0..{SEED_MAX}, got {args.seed!r}")
+    return int(args.seed)
+
+
+def _out_dir(text: str) -> Path:
+    """The report folder, refused unless it is new, empty, or already iclgd's (it carries MARKER)."""
+    if not text.strip():
+        raise UsageError("--out: empty path")
+    out = Path(text).expanduser().resolve()
+    if out == Path(out.anchor) or out == Path.home().resolve() or out == Path.cwd().resolve():
+        raise UsageError(f"--out: refusing to use {out} as a report folder (it would be replaced)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise UsageError(f"--out: {out} is not empty and is not an iclgd report folder (no {MARKER}); "
+                         "choose another folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out: cannot create {out.parent} ({e.strerror})") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"--out: {out.parent} is not writable")
+    return out
+
+
+def _records_dir(text: str | None) -> Path:
+    from iclgd.properties.records import records_dir
+
+    path = records_dir(text).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--records: cannot create {path} ({e.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"--records: {path} is not writable")
+    return path
+
+
+class _Lock:
+    """An exclusive, non-blocking lock on ``<out>.lock`` beside the report folder."""
+
+    def __init__(self, out: Path):
+        self.path = out.parent / f".{out.name}.lock"
+
+    def __enter__(self):
+        self.f = open(self.path, "w")
         try:
-            perturbations(args.perturb)
-        except SettingError as e:
-            raise UsageError(f"--perturb: {e.message}") from None
-        env["ICLGD_PERTURB"] = args.perturb
-    if args.model:
-        env["ICLGD_MODEL"] = str(Path(args.model).resolve())
-    out = Path(args.out).resolve()
-    raw, records = out / "raw", Path(args.records).resolve()
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.close()
+            raise UsageError(f"--out: another `iclgd verify` is writing {self.path.with_name(self.path.name[1:-5])}") from None
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``tmp`` folder: two renames; the old report is removed last."""
+    old = None
     if out.exists():
-        shutil.rmtree(out)
-    raw.mkdir(parents=True)
-    env.update(ICLGD_RESULTS_DIR=str(raw), ICLGD_COUNTEREXAMPLES_DIR=str(records))
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _pytest_cmd(args, suite: Path, tiers: list[str], claims: list[str], seed: int | None) -> list[str]:
     marker = " or ".join(f"({TIERS[t]})" for t in tiers)
     cmd = [sys.executable, "-m", "pytest", str(suite), "-m", marker, "-p", "no:cacheprovider", "-q",
            "--tb=short", "--rootdir", str(suite.parent)]
@@ -88,40 +193,96 @@ def run(args) -> int:
         cmd += ["-n", args.workers]
     if args.keyword:
         cmd += ["-k", args.keyword]
-    t0 = time.perf_counter()
-    log = open(out / "pytest.log", "w")
-    if args.json or not sys.stderr.isatty():
-        rc = subprocess.call(cmd, cwd=suite.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
-    else:  # stream pytest's progress to the terminal and keep a copy
-        proc = subprocess.Popen(cmd, cwd=suite.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
+    if claims:
+        cmd += ["--claim", ",".join(claims)]
+    if seed is not None:
+        cmd += [f"--hypothesis-seed={seed}"]
+    return cmd
+
+
+def _run_pytest(cmd, cwd, env, log_path: Path, quiet: bool) -> int:
+    with open(log_path, "w") as log:
+        if quiet:
+            return subprocess.call(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:  # pytest's progress on the terminal, and a copy in the report
             sys.stderr.write(line)
             log.write(line)
-        rc = proc.wait()
-    log.close()
-    seconds = time.perf_counter() - t0
-    rows = report.load_rows(raw)
-    claims = report.summarise(rows)
-    figs = report.figures(rows, out)
-    ids = {i for c in claims for i in c["records"]}
-    links = {i: os.path.relpath(records / f"{i}.json", out) for i in ids if (records / f"{i}.json").exists()}
-    meta = {"profile": args.profile, "tiers": tiers, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "seconds": round(seconds, 1), "pytest_exit": rc, "perturb": args.perturb, "command": cmd}
-    other_failures = [r["nodeid"] for r in rows if r["outcome"] == "failed" and not r["claims"]]
-    doc = {**meta, "claims": claims, "figures": figs, "other_failures": other_failures,
-           "records_dir": str(records), "tests": len(rows)}
-    (out / "report.json").write_text(json.dumps(doc, indent=2, default=str))
-    (out / "report.md").write_text(report.markdown(meta, claims, figs, links))
+        return proc.wait()
+
+
+def run(args) -> int:
+    from iclgd.properties import report, verdicts
+
+    if args.profile not in PROFILES:
+        raise UsageError(f"--profile: unknown profile {args.profile!r}; choose ci, quick or nightly")
+    tiers, suite, claims, seed = _tiers(args.tiers), _suite(args), _claims(args.claims), _seed(args)
+    profile = args.profile
+    if seed is not None and PROFILES[profile] == "ci":  # ci derandomizes: a seed needs a seeded profile
+        profile = "quick"
+    if args.workers != "auto" and not args.workers.isdigit():
+        raise UsageError(f"--workers: expected 'auto' or a number, got {args.workers!r}")
+    if args.model and not Path(args.model).exists():
+        raise UsageError(f"--model: {args.model} does not exist")
+    env = dict(os.environ, ICLGD_PROFILE=PROFILES[profile])
+    env.pop("ICLGD_PERTURB", None)
+    if args.perturb:
+        _perturb(args.perturb)
+        env["ICLGD_PERTURB"] = args.perturb
+    if args.model:
+        env["ICLGD_MODEL"] = str(Path(args.model).resolve())
+    out, records = _out_dir(args.out), _records_dir(args.records)
+    cmd = _pytest_cmd(args, suite, tiers, claims, seed)
+    with _Lock(out):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            raw = tmp / "raw"
+            raw.mkdir()
+            env.update(ICLGD_RESULTS_DIR=str(raw), ICLGD_COUNTEREXAMPLES_DIR=str(records))
+            t0 = time.perf_counter()
+            rc = _run_pytest(cmd, suite.parent, env, tmp / "pytest.log", quiet=args.json or not sys.stderr.isatty())
+            seconds = time.perf_counter() - t0
+            rows = report.load_rows(raw)
+            if rc not in (0, 1, 5):  # pytest usage / internal error / interrupted: the old report stays
+                tail = (tmp / "pytest.log").read_text().strip().splitlines()[-1:] or [""]
+                print(f"iclgd verify: error: pytest exited with {rc} ({tail[0][:160]}); the previous report "
+                      f"is kept", file=sys.stderr)
+                return EXIT_PYTEST
+            if not [r for r in rows if r["outcome"] != "skipped"]:
+                print("iclgd verify: error: no test ran (check -k, --claims, --tiers and --suite); the previous "
+                      "report is kept", file=sys.stderr)
+                return EXIT_NO_TESTS
+            claims_rows = report.summarise(rows)
+            if claims:
+                claims_rows = [c for c in claims_rows if c["id"] in claims]
+            other = [r["nodeid"] for r in rows if r["outcome"] == "failed" and r["plumbing"]]
+            code = verdicts.exit_code(claims_rows, strict=args.strict)
+            if other or any(c["errors"] for c in claims_rows):
+                code = 1
+            figs = report.figures(rows, tmp)
+            ids = {i for c in claims_rows for i in c["records"]}
+            sub = records / "perturbed" if args.perturb else records
+            links = {i: os.path.relpath(sub / f"{i}.json", out) for i in ids if (sub / f"{i}.json").exists()}
+            meta = {"profile": profile, "seed": seed if seed is not None else f"derandomized ({PROFILES[profile]})"
+                    if PROFILES[profile] == "ci" else "Hypothesis default", "tiers": tiers, "claims_selected": claims,
+                    "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "seconds": round(seconds, 1), "pytest_exit": rc, "exit": code, "strict": args.strict,
+                    "perturb": args.perturb, "command": cmd, "tests": len(rows), "other_failures": other}
+            doc = {**meta, "verdicts": verdicts.DEFINITIONS, "claims": claims_rows, "figures": figs,
+                   "records_dir": str(sub)}
+            (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str, allow_nan=False))
+            (tmp / "report.md").write_text(report.markdown(meta, claims_rows, figs, links))
+            (tmp / MARKER).write_text("iclgd verify report folder; replaced by the next run\n")
+            _swap_in(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        print(json.dumps(doc, indent=2, default=str))
+        print(json.dumps(doc, indent=2, default=str, allow_nan=False))
     else:
-        print(report.table(claims))
-        print(f"\n{len(rows)} tests in {seconds:.0f} s (profile {args.profile}; tiers {', '.join(tiers)}); "
-              f"report: {out / 'report.md'}")
-        if other_failures:
-            print("failures outside any claim: " + ", ".join(other_failures))
-    failed = any(c["status"] == "failed" for c in claims) or bool(other_failures)
-    if rc not in (0, 1, 5):  # pytest usage/internal error
-        print(f"pytest exited with {rc}; see {out / 'pytest.log'}", file=sys.stderr)
-        return rc
-    return 1 if failed or rc == 1 else 0
+        print(report.table(claims_rows))
+        print(f"\n{len(rows)} tests in {seconds:.0f} s (profile {profile}, seed {meta['seed']}; tiers "
+              f"{', '.join(tiers)}); report: {out / 'report.md'}; exit {code}")
+        if other:
+            print("failures outside any claim: " + ", ".join(other))
+    return code
