@@ -18,9 +18,11 @@ register(Claim(
     id="M1-trained",
     citation=Citation(**MAHANKALI, theorem="Theorem 1 (global minimiser) — reachability by training is not claimed"),
     tag="[derived]",
-    statement="Over-generalisation, expected to be refuted: gradient training of a one-layer LSA from a random "
-    "initialisation always reaches the M1 global optimum.",
-    assumptions=("M1 data law", "Adam on fresh prompts from a random initialisation"),
+    statement="Over-generalisation, expected to be refuted (the reachability claim): gradient training of a "
+    "linear-attention model from a random initialisation always reaches the global optimum that the theorem "
+    "for its data law names (M1, M2, M2g, M3; Ahn et al.'s L-layer model at least the one-layer L*). Every "
+    "trained run that stays above the optimum is filed here as `not-reached`, never under the theorem.",
+    assumptions=("the data law of M1, M2, M2g or M3", "Adam on fresh prompts from a random initialisation"),
     kind="overgeneralisation",
 ))
 register(Claim(
