@@ -1,11 +1,13 @@
-"""The counterexample recorder and `iclgd counterexamples`/`verify` plumbing, under pytest-xdist.
+"""The harness, the counterexample records and `iclgd counterexamples`/`verify`, under pytest-xdist.
 
-An inner pytest session (subprocess, 2 xdist workers) runs a deliberately broken claim — the
-``ICLGD_PERTURB`` switch scales M1's Γ* by 1.05 — and must leave a record that `cite` can turn
-into a paragraph, plus one JSON line per test for the report.
+An inner pytest session (subprocess, 2 xdist workers) runs tests of every verdict kind — one of them
+against a deliberately broken claim (``ICLGD_PERTURB`` scales M1's Γ* by 1.05) — and must leave one
+record per (claim, test, verdict), none for plumbing, and one JSON line per test for the report.
+`verify` runs against small inner suites so its exit codes and folder safety are tested in seconds.
 """
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -13,15 +15,17 @@ import textwrap
 import pytest
 
 from iclgd.cli import main
-from iclgd.properties import records
+from iclgd.properties import records, report, verdicts
 from iclgd.properties.checks import Check
 
 INNER_TEST = textwrap.dedent('''
     import numpy as np
+    import pytest
     from hypothesis import given, settings, strategies as st
     from iclgd.properties.checks import check
     from iclgd.theory import Setting, get_claim
 
+    @pytest.mark.claim("M1")
     @settings(max_examples=20, derandomize=True, database=None)
     @given(d=st.integers(1, 4), n=st.integers(1, 30))
     def test_m1_against_its_derivation(d, n):
@@ -32,80 +36,235 @@ INNER_TEST = textwrap.dedent('''
                   "float64 round-off of a d×d product", dict(d=d, n=n, sigma2=0.5), error=float(np.abs(grad).max()))
         assert c.holds, c.summary()
 
-    def test_refutation_is_recorded():
-        check("M2", "Γ* ∝ Σ⁻¹ under w ~ N(0, I)", 0.0, 1.0, 1e-9, "exact", dict(d=2), expect="refute")
+    @pytest.mark.claim("softmax-1L")
+    @settings(max_examples=5, derandomize=True, database=None)
+    @given(d=st.integers(1, 3))
+    def test_refutation_is_recorded(d):
+        check("softmax-1L", "loss = L*", 0.0, 1.0, 1e-9, "exact", dict(d=d), expect="refute")
 
+    @pytest.mark.claim("M3")
     def test_plain_pass():
         check("M3", "eta", 0.5, 0.5, 0.0, "exact", dict(d=4))
 
+    @pytest.mark.claim("S2")
     def test_reports_a_finding():
-        check("M2", "an empirical pattern, reported not asserted", 1.0, 0.5, 0.1, "r", dict(shots=2))
+        check("S2", "an empirical pattern, reported not asserted", 1.0, 0.5, 0.1, "r", dict(shots=2), expect="pattern")
+
+    def test_plumbing_never_counts():
+        check("M2", "a tiny random model", 1.0, 0.0, 0.1, "r", dict(d=1))
+
+    @pytest.mark.claim("M2")
+    def test_wrong_owner():
+        check("M2g", "logged under another claim", 1.0, 1.0, 0.1, "r", dict(d=1))
+''')
+
+CONFTEST = ('from hypothesis import settings\n'
+            'settings.register_profile("inner", print_blob=True)\n'
+            'settings.load_profile("inner")\n'
+            'pytest_plugins = ["iclgd.properties.harness"]\n')
+
+
+def _inner(tmp_path, text=INNER_TEST, **env_extra):
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_inner.py").write_text(text)
+    env = dict(os.environ, ICLGD_RESULTS_DIR=str(tmp_path / "raw"), ICLGD_COUNTEREXAMPLES_DIR=str(tmp_path / "recs"),
+               **env_extra)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def inner(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("inner")
+    first = _inner(tmp, ICLGD_PERTURB="M1:0.05")
+    names = sorted(p.name for p in (tmp / "recs").rglob("*.json"))
+    second = _inner(tmp, ICLGD_PERTURB="M1:0.05")  # the same run again: no new record files
+    return tmp, first, second, names
+
+
+def test_one_record_per_claim_test_and_verdict(inner):
+    tmp, proc, again, names = inner
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the broken claim and the ownership error fail
+    assert sorted(p.name for p in (tmp / "recs").rglob("*.json")) == names  # a second run adds no file
+    assert not list((tmp / "recs").glob("*.json"))  # a perturbed run writes only under perturbed/
+    recs = records.load_all(tmp / "recs", perturbed=True)
+    by = {(r["claim"], r["verdict"]) for r in recs}
+    assert by == {("M1", "refuted"), ("softmax-1L", "refuted-as-expected"), ("S2", "finding")}, by
+    assert len(recs) == 3  # five softmax examples refuted as expected: still one record
+    rec = next(r for r in recs if r["claim"] == "M1")
+    assert rec["perturbed"] == {"M1": 0.05} and rec["citation"]["theorem"] == "Theorem 1"
+    assert rec["inputs"] == {"d": 1, "n": 1, "sigma2": 0.5}  # Hypothesis shrank to the minimal case
+    assert rec["falsifying_example"] and "d=1" in rec["falsifying_example"]
+    assert rec["hypothesis_blob"].startswith("@reproduce_failure(")
+    assert "ICLGD_PERTURB=M1:0.05" in rec["reproduce"] and "test_m1_against_its_derivation" in rec["reproduce"]
+    assert {"python", "numpy", "sympy", "hypothesis", "iclgd"} <= set(rec["versions"]) and "commit" in rec
+    path = tmp / "recs" / "perturbed" / f"{rec['id']}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not list((tmp / "recs").rglob(".tmp-*"))
+
+
+def test_rows_count_only_their_own_evidence(inner):
+    tmp, *_ = inner
+    rows = report.load_rows(tmp / "raw")
+    by = {r["nodeid"].split("::")[1]: r for r in rows}
+    assert by["test_plumbing_never_counts"]["plumbing"] and not by["test_plumbing_never_counts"]["counts"]
+    assert by["test_wrong_owner"]["outcome"] == "failed" and by["test_wrong_owner"]["error"]
+    claims = {c["id"]: c for c in report.summarise(rows)}
+    assert claims["M1"]["status"] == "refuted" and claims["M3"]["status"] == "held"
+    assert claims["softmax-1L"]["status"] == "refuted-as-expected" and claims["S2"]["status"] == "finding"
+    assert claims["M2"]["status"] == "skipped" and claims["M2"]["errors"]  # plumbing never lands on M2
+    assert claims["M2g"]["status"] == "skipped"
+    assert all(i.startswith(c["id"] + "-") for c in claims.values() for i in c["records"])
+
+
+def test_cite_words_each_verdict_and_refuses_perturbed(inner, capsys):
+    tmp, *_ = inner
+    recs = records.load_all(tmp / "recs", perturbed=True)
+    m1 = next(r for r in recs if r["claim"] == "M1")
+    assert main(["counterexamples", "cite", m1["id"][:10], "--dir", str(tmp / "recs")]) == 2
+    assert "perturbed" in capsys.readouterr().err
+    for r in recs:
+        r = dict(r, perturbed=None)
+        assert records.cite(r).startswith(f"**{records.WORDING[r['verdict']]} `{r['id']}`")
+    assert main(["counterexamples", "list", "--dir", str(tmp / "recs"), "--perturbed", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+
+
+def test_record_ids_ignore_the_measured_numbers():
+    a = Check("M1", "gamma", [1.0], [1.1], 0.1, 1e-3, "r", {"d": 1})
+    b = Check("M1", "gamma", [1.0], [1.2], 0.2, 1e-3, "another reason", {"d": 1})
+    c = Check("M1", "gamma", [1.0], [1.1], 0.1, 1e-3, "r", {"d": 2})
+    assert records.record_id(a, "t") == records.record_id(b, "t") != records.record_id(c, "t")
+    assert records.record_id(a, "t") != records.record_id(a, "u")
+
+
+def test_falsifying_example_from_either_hypothesis_wording():
+    new = "E       Failing test case: test_x(\nE           x=10,\nE       )\nE       \nE       You can reproduce"
+    old = "Falsifying example: test_x(\n    x=10,\n)\n\n"
+    assert "x=10" in records.falsifying_example(new) and "x=10" in records.falsifying_example(old)
+    assert records.falsifying_example("no example here") is None
+
+
+def _good(tmp_path, i=0):
+    rec = {"id": f"M1-{i:012x}", "claim": "M1", "verdict": "refuted", "quantity": "q", "error": 1.0,
+           "tolerance": 0.1, "date": "2026-01-01T00:00:00+00:00", "citation": {}, "inputs": {}}
+    (tmp_path / f"{rec['id']}.json").write_text(json.dumps(rec))
+    return rec
+
+
+def test_corrupt_records_are_skipped_with_one_warning(tmp_path, capsys):
+    good = _good(tmp_path)
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "trunc.json").write_text('{"id": "M1-')
+    (tmp_path / "nokeys.json").write_text('{"id": "x"}')
+    (tmp_path / ".tmp-abc.json").write_text("{")
+    assert main(["counterexamples", "list", "--dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert good["id"] in out and "M1 — refuted (1)" in out
+    assert len(err.strip().splitlines()) == 3 and all("skipping unreadable record" in ln for ln in err.splitlines())
+    assert ".tmp-abc" not in err
+
+
+@pytest.mark.parametrize("rid", ["*", "../../x", "M1-*", "a/b", "", "..", "M1-[0-9]"])
+def test_record_ids_are_never_globs_or_paths(tmp_path, capsys, rid):
+    _good(tmp_path)
+    assert main(["counterexamples", "show", rid, "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("iclgd counterexamples: error: ID")
+
+
+def test_records_folder_env_is_honoured_by_list(tmp_path, capsys, monkeypatch):
+    _good(tmp_path, 7)
+    monkeypatch.setenv("ICLGD_COUNTEREXAMPLES_DIR", str(tmp_path))
+    assert main(["counterexamples", "show", "M1-0000"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "M1-000000000007"
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    for i in range(400):
+        _good(tmp_path, i)
+    cmd = (f"{sys.executable} -m iclgd.cli counterexamples list --json --dir {tmp_path} | head -1")
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+
+
+def test_verdict_exit_codes():
+    row = lambda s, k="theorem": {"status": s, "kind": k}  # noqa: E731
+    assert verdicts.exit_code([row("held"), row("refuted-as-expected", "overgeneralisation")]) == 0
+    assert verdicts.exit_code([row("refuted")]) == 1
+    assert verdicts.exit_code([row("held", "overgeneralisation")]) == 1  # an expected refutation not found
+    assert verdicts.exit_code([row("finding", "empirical"), row("inconclusive")]) == 0
+    assert verdicts.exit_code([row("finding", "empirical")], strict=True) == 1
+    assert verdicts.exit_code([row("not-reached", "overgeneralisation")], strict=True) == 0
+
+
+# ---- iclgd verify on a small inner suite --------------------------------------------------------
+VERIFY_SUITE = textwrap.dedent('''
+    import pytest
+    from iclgd.properties.checks import check
+
+    @pytest.mark.claim("M1")
+    def test_m1_holds():
+        check("M1", "eta", 0.5, 0.5, 0.0, "exact", dict(d=1))
+
+    @pytest.mark.claim("softmax-1L")
+    def test_softmax_refuted():
+        check("softmax-1L", "loss = L*", 0.0, 1.0, 1e-9, "exact", dict(d=1), expect="refute")
 ''')
 
 
 @pytest.fixture
-def inner(tmp_path):
-    (tmp_path / "conftest.py").write_text(
-        'from hypothesis import settings\n'
-        'settings.register_profile("inner", print_blob=True)\n'
-        'settings.load_profile("inner")\n'
-        'pytest_plugins = ["iclgd.properties.harness"]\n')
-    (tmp_path / "test_inner.py").write_text(INNER_TEST)
-    env = dict(os.environ, ICLGD_RESULTS_DIR=str(tmp_path / "raw"), ICLGD_COUNTEREXAMPLES_DIR=str(tmp_path / "recs"),
-               ICLGD_PERTURB="M1:0.05")
-    env.pop("PYTEST_XDIST_WORKER", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q", str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    return tmp_path, proc
+def suite(tmp_path):
+    tests = tmp_path / "suite" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "conftest.py").write_text('pytest_plugins = ["iclgd.properties.harness"]\n')
+    (tests / "test_v.py").write_text(VERIFY_SUITE)
+    return tests
 
 
-def test_recorder_writes_records_under_xdist(inner, capsys):
-    tmp, proc = inner
-    assert proc.returncode == 1, proc.stdout + proc.stderr  # the broken claim must fail
-    recs = records.load_all(tmp / "recs")
-    failed = [r for r in recs if r["verdict"] == "failed"]
-    refuted = [r for r in recs if r["verdict"] == "refuted-as-expected"]
-    assert len(failed) == 2 and len(refuted) == 1, [r["id"] for r in recs]
-    assert {r["test"].split("::")[1] for r in failed} == {"test_m1_against_its_derivation", "test_reports_a_finding"}
-    rec = next(r for r in failed if r["claim"] == "M1")
-    assert rec["claim"] == "M1" and rec["citation"]["theorem"] == "Theorem 1"
-    assert rec["inputs"] == {"d": 1, "n": 1, "sigma2": 0.5}  # Hypothesis shrank to the minimal case
-    assert rec["error"] > rec["tolerance"] and rec["tolerance_reason"]
-    assert rec["hypothesis_blob"].startswith("@reproduce_failure(")  # the exact replay of the minimal case
-    assert "ICLGD_PERTURB=M1:0.05" in rec["reproduce"] and "test_m1_against_its_derivation" in rec["reproduce"]
-    assert {"python", "numpy", "sympy", "hypothesis", "iclgd"} <= set(rec["versions"])
-    assert rec["id"].startswith("M1-") and (tmp / "recs" / f"{rec['id']}.json").exists()
-    assert not list((tmp / "recs").glob(".tmp-*"))  # atomic writes leave no temp files
-    rows = [json.loads(line) for p in (tmp / "raw").glob("tests-*.jsonl") for line in p.read_text().splitlines()]
-    assert {r["nodeid"].split("::")[1] for r in rows} == {
-        "test_m1_against_its_derivation", "test_refutation_is_recorded", "test_plain_pass", "test_reports_a_finding"}
-    assert next(r for r in rows if r["nodeid"].endswith("finding"))["findings"] == 1
-    assert len({p.name for p in (tmp / "raw").glob("tests-*.jsonl")}) >= 1
-
-    assert main(["counterexamples", "cite", rec["id"][:8], "--dir", str(tmp / "recs")]) == 0
-    text = capsys.readouterr().out
-    assert f"Counterexample `{rec['id']}` to claim M1" in text and "@inproceedings{mahankali2024onestep" in text
-    assert main(["counterexamples", "list", "--dir", str(tmp / "recs"), "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 3
+def _verify(capsys, suite, out, *argv):
+    rc = main(["verify", "--suite", str(suite), "--out", str(out), "--workers", "0", "--records",
+               str(suite.parent / "recs"), "--json", *argv])
+    return rc, capsys.readouterr()
 
 
-def test_record_ids_are_content_addressed():
-    a = Check("M1", "gamma", [1.0], [1.1], 0.1, 1e-3, "r", {"d": 1})
-    b = Check("M1", "gamma", [1.0], [1.1], 0.1, 1e-3, "another reason", {"d": 1})
-    c = Check("M1", "gamma", [1.0], [1.2], 0.2, 1e-3, "r", {"d": 1})
-    assert records.record_id(a) == records.record_id(b) != records.record_id(c)
+def test_verify_end_to_end_and_replaces_only_its_own_folder(capsys, suite, tmp_path):
+    out = tmp_path / "report"
+    rc, cap = _verify(capsys, suite, out)
+    doc = json.loads(cap.out)
+    assert rc == 0 and doc["exit"] == 0 and doc["seed"].startswith("derandomized")
+    status = {c["id"]: c["status"] for c in doc["claims"]}
+    assert status["M1"] == "held" and status["softmax-1L"] == "refuted-as-expected" and status["M2"] == "skipped"
+    assert (out / ".iclgd-report").exists() and (out / "report.md").exists()
+    rc, cap = _verify(capsys, suite, out, "-k", "(((")  # pytest usage error: exit 4, old report kept
+    assert rc == 4 and (out / "report.md").exists() and cap.err.strip().splitlines()[-1].startswith("iclgd verify: error")
+    rc, cap = _verify(capsys, suite, out, "-k", "zzz")  # nothing ran: exit 3, old report kept
+    assert rc == 3 and (out / "report.md").exists()
+    rc, cap = _verify(capsys, suite, out, "-k", "m1")  # the over-generalisation not exercised: skipped, exit 0
+    assert rc == 0
+    rc, cap = _verify(capsys, suite, out, "--claims", "M1", "--strict")
+    assert rc == 0 and [c["id"] for c in json.loads(cap.out)["claims"]] == ["M1"]
 
 
-def test_counterexamples_cli_errors(capsys, tmp_path):
-    assert main(["counterexamples", "show", "nope", "--dir", str(tmp_path)]) == 2
-    assert "ID: no record matching 'nope'" in capsys.readouterr().err
-    assert main(["counterexamples", "cite", "--dir", str(tmp_path)]) == 2
+def test_verify_refuses_folders_it_does_not_own(capsys, suite, tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    monkeypatch.chdir(tmp_path)
+    for out in (str(mine), "", ".", "~", "/"):
+        rc, cap = _verify(capsys, suite, out)
+        assert rc == 2 and "--out" in cap.err.strip().splitlines()[-1], (out, cap.err)
+    assert (mine / "thesis.tex").read_text() == "precious"
 
 
 @pytest.mark.parametrize("argv, flag", [
     (["--tiers", "theory,bogus"], "--tiers"), (["--profile", "weekly"], "--profile"),
     (["--workers", "many"], "--workers"), (["--model", "/no/such/model"], "--model"),
-    (["--perturb", "M1=0.1"], "--perturb"), (["--suite", "/no/such/tests"], "--suite"),
+    (["--perturb", "M1=0.1"], "--perturb"), (["--perturb", "ZZ:0.05"], "--perturb"),
+    (["--perturb", "m1:0.05"], "--perturb"), (["--perturb", "M1:nan"], "--perturb"),
+    (["--perturb", "S2:0.1"], "--perturb"), (["--suite", "/no/such/tests"], "--suite"),
+    (["--claims", "M9"], "--claims"), (["--seed", "-3"], "--seed"), (["--seed", "1", "--fresh"], "--seed"),
 ])
 def test_verify_bad_input(capsys, tmp_path, argv, flag):
     assert main(["verify", "--out", str(tmp_path / "r"), *argv]) == 2
