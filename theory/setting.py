@@ -23,20 +23,29 @@ def as_matrix(param: str, value, d: int) -> Optional[Matrix]:
     if value is None:
         return None
     try:
-        a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as e:
+        raw = np.asarray(value)
+        a = np.asarray(value, dtype=float) if raw.dtype.kind in "fiu" else None
+    except (TypeError, ValueError, OverflowError) as e:
         raise SettingError(param, f"not a numeric matrix ({e})") from None
+    if a is None:  # complex, boolean, object, text: refused, never cast
+        raise SettingError(param, f"must be a real matrix, got dtype {raw.dtype}")
     if a.shape != (d, d):
         raise SettingError(param, f"shape {a.shape} does not match d={d}; expected ({d}, {d})")
     if not np.all(np.isfinite(a)):
         raise SettingError(param, "contains NaN or inf")
-    scale = max(float(np.abs(a).max()), 1e-300)
-    if np.abs(a - a.T).max() > 1e-12 * scale:
+    scale = float(np.abs(a).max())
+    if scale == 0:
+        raise SettingError(param, "not positive definite (all entries 0)")
+    u = a / scale  # scale-free checks: any finite scale of an SPD matrix is accepted
+    if np.abs(u - u.T).max() > 1e-12:
         raise SettingError(param, "not symmetric")
-    a = (a + a.T) / 2
-    eig = np.linalg.eigvalsh(a)
-    if eig[0] <= 0 or eig[0] <= 1e-13 * eig[-1]:
-        raise SettingError(param, f"not positive definite (smallest eigenvalue {eig[0]:.3g})")
+    a = a / 2 + a.T / 2
+    eig = np.linalg.eigvalsh((u + u.T) / 2)
+    if eig[0] <= 0:
+        raise SettingError(param, f"not positive definite (smallest eigenvalue {eig[0] * scale:.3g})")
+    if eig[0] <= 1e-13 * eig[-1]:
+        raise SettingError(param, f"ill-conditioned: condition number {eig[-1] / eig[0]:.3g} exceeds 1e13, "
+                           "beyond which float64 keeps no reliable digit")
     return tuple(tuple(float(v) for v in row) for row in a)
 
 
