@@ -1,5 +1,6 @@
 """Peer constructions as differential tests (float64): von Oswald et al.'s one-layer LSA equals one GD
 step; Ahn et al.'s L-layer linear transformer equals L steps of preconditioned GD."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ def _prompts(seed, B, n, d):
     return X, torch.randn(B, n, generator=g, dtype=torch.float64), torch.randn(B, d, generator=g, dtype=torch.float64), g
 
 
+@pytest.mark.claim("M1")
 @given(d=dims(), n=context_lengths(), eta=st.floats(0.01, 2.0), seed=seeds())
 def test_von_oswald_layer_is_one_gd_step(d, n, eta, seed):
     X, y, xq, g = _prompts(seed, 64, n, d)
@@ -23,6 +25,7 @@ def test_von_oswald_layer_is_one_gd_step(d, n, eta, seed):
     assert c.holds, c.summary()
 
 
+@pytest.mark.claim("M2g")
 @given(d=dims(), n=context_lengths(), layers=st.integers(1, 4), seed=seeds())
 def test_ahn_layers_are_preconditioned_gd_steps(d, n, layers, seed):
     X, y, xq, g = _prompts(seed, 64, n, d)

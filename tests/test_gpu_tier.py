@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from iclgd.properties.checks import refutations
 from iclgd.properties.profile import gpu_on_cpu, scale
 from iclgd.properties.strategies import seeds, settings_for, spd_matrices
 from iclgd.properties.trained import train_and_compare
@@ -28,10 +29,12 @@ def _examples() -> int:
     return 1 if gpu_on_cpu() else scale().trained_examples
 
 
+@pytest.mark.claim("M1", "M2", "M2g", "M3", "M1-trained")
 @given(data=st.data())
 @settings(max_examples=_examples(), suppress_health_check=list(HealthCheck))
 def test_gpu_trained_lsa_matches_each_claim(device, data):
-    """M1, M2, M2g, M3 at gpu sizes: Γ̄ = Γ*, η, no nuisance, L*, within the replica noise floor."""
+    """M1, M2, M2g, M3 at gpu sizes: no trained model beats L*; Γ̄ = Γ*, η, no nuisance within the replica
+    noise floor where the replicas reached L* (else not-reached, filed under M1-trained)."""
     claim = data.draw(st.sampled_from(["M1", "M2", "M2g", "M3"]), label="claim")
     d_max, n_max = _sizes(device)
     setting = data.draw(settings_for(claim, max_d=d_max, max_n=n_max), label="setting")
@@ -41,9 +44,10 @@ def test_gpu_trained_lsa_matches_each_claim(device, data):
     for c in checks:
         note(c.summary())
     assert result.device.startswith(device.type)
-    assert all(c.holds for c in checks), [c.summary() for c in checks if not c.holds]
+    assert not refutations(checks), refutations(checks)  # not-reached replicas are M1-trained evidence
 
 
+@pytest.mark.claim("Ahn-L", "M1-trained")
 @given(data=st.data())
 @settings(max_examples=_examples(), suppress_health_check=list(HealthCheck))
 def test_gpu_multilayer_preconditioners_proportional_to_inverse_covariance(device, data):
@@ -62,4 +66,4 @@ def test_gpu_multilayer_preconditioners_proportional_to_inverse_covariance(devic
                                        plan="tiny" if _tiny(device) else "gpu", check_layers=1 if _tiny(device) else None)
     for c in checks:
         note(c.summary())
-    assert all(c.holds for c in checks), [c.summary() for c in checks if not c.holds]
+    assert not refutations(checks), refutations(checks)
