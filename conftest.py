@@ -35,12 +35,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def device(worker_id):
+def device(request):
     """The torch device for the `gpu` tier: CUDA when present (xdist worker k uses GPU k mod count,
     so `pytest -n <number of GPUs>` spreads the tier one worker per GPU), else CPU behind the switch."""
     import torch
 
     if torch.cuda.is_available():
+        worker_id = getattr(request.config, "workerinput", {}).get("workerid", "main")  # xdist worker gwK
         k = int(worker_id[2:]) if worker_id.startswith("gw") else 0
         return torch.device("cuda", k % torch.cuda.device_count())
     return torch.device("cpu")
