@@ -27,9 +27,16 @@ def owned_claims(item) -> frozenset:
     return frozenset(a for m in item.iter_markers("claim") for a in m.args)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(*ids): the registered claims a test speaks for (iclgd harness)")
+
+
 def pytest_addoption(parser):
     parser.addoption("--claim", dest="iclgd_claims", default="",
                      help="iclgd: run only the tests that speak for these claims (comma list of ids)")
+    parser.addoption("--iclgd-replay", dest="iclgd_replay", default="",
+                     help="iclgd: replay one Hypothesis case, given as a record's hypothesis_blob "
+                     "(@reproduce_failure('VERSION', b'BLOB')), in every selected test")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,6 +46,9 @@ def pytest_collection_modifyitems(config, items):
     if bad:
         raise pytest.UsageError(f"@pytest.mark.claim: unknown claim {bad[0][1]!r} in {bad[0][0]}; "
                                 f"known: {', '.join(REGISTRY)}")
+    blob = config.getoption("iclgd_replay")
+    if blob:
+        _replay(items, blob)
     wanted = {c.strip() for c in config.getoption("iclgd_claims").split(",") if c.strip()}
     if not wanted:
         return
@@ -48,6 +58,22 @@ def pytest_collection_modifyitems(config, items):
     keep = [it for it in items if owned_claims(it) & wanted]
     config.hook.pytest_deselected(items=[it for it in items if it not in keep])
     items[:] = keep
+
+
+def _replay(items, text: str) -> None:
+    """Apply ``@reproduce_failure(version, blob)`` to the selected Hypothesis tests — Hypothesis's
+    own replay, without editing the source (the decorator only sets this attribute)."""
+    import ast
+    import re
+
+    m = re.fullmatch(r"@?reproduce_failure\((['\"])([^'\"]+)\1,\s*(b?['\"][^'\"]+['\"])\)", text.strip())
+    if not m:
+        raise pytest.UsageError(f"--iclgd-replay: expected @reproduce_failure('VERSION', b'BLOB'), got {text!r}")
+    version, blob = m.group(2), ast.literal_eval(m.group(3))
+    for it in items:
+        fn = getattr(getattr(it, "obj", None), "__func__", getattr(it, "obj", None))
+        if fn is not None and hasattr(fn, "hypothesis"):
+            fn._hypothesis_internal_use_reproduce_failure = (version, blob)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -66,6 +92,26 @@ def pytest_runtest_makereport(item, call):
         _write(item, rep, call, skipped=rep.skipped)
 
 
+def save_failure(item, blob: str | None) -> bool:
+    """Write a failing test's minimal case into the directory example database ``$ICLGD_EXAMPLE_DB``
+    in Hypothesis's own format (its key for this test and its choice-sequence encoding), so a
+    derandomized run — where Hypothesis keeps no database — still leaves what the developer profile
+    replays (``ICLGD_SHARED_DB``). Uses Hypothesis internals: ``function_digest``, ``decode_failure``."""
+    import re
+
+    path = os.environ.get("ICLGD_EXAMPLE_DB")
+    inner = getattr(getattr(getattr(item, "obj", None), "hypothesis", None), "inner_test", None)
+    m = re.search(r"reproduce_failure\((['\"])([^'\"]+)\1,\s*b?(['\"])([^'\"]+)\3\)", blob or "")
+    if not (path and inner is not None and m):
+        return False
+    from hypothesis.core import decode_failure
+    from hypothesis.database import DirectoryBasedExampleDatabase, choices_to_bytes
+    from hypothesis.internal.reflection import function_digest
+
+    DirectoryBasedExampleDatabase(path).save(function_digest(inner), choices_to_bytes(decode_failure(m.group(4).encode())))
+    return True
+
+
 def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
     """(record ids, failing checks of the minimal example, whether the failure is a suite error)."""
     from . import records
@@ -80,8 +126,10 @@ def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
         error = not refuted  # a claim test that failed without a refuted check: the suite's own failure
         for claim in dict.fromkeys(c.claim for c in refuted):
             mine = sorted((c for c in refuted if c.claim == claim), key=lambda c: -c.ratio)
-            ids.append(records.write(records.build(mine, verdict=REFUTED, longrepr=str(rep.longrepr),
-                                                   notes=tuple(notes), **kw)))
+            rec = records.build(mine, verdict=REFUTED, longrepr=str(rep.longrepr), notes=tuple(notes), **kw)
+            ids.append(records.write(rec))
+        if refuted:
+            save_failure(item, rec["hypothesis_blob"])
     for (claim, verdict), c in LOG.flagged.items():
         if rep.failed and verdict == REFUTED:
             continue  # recorded above, from the minimal example

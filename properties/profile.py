@@ -59,14 +59,34 @@ def run_seed(config):
 
 
 def _database(s: Scale):
-    """Example database: ``$ICLGD_EXAMPLE_DB`` when set; none for derandomized profiles (a run is
-    then a function of the code alone); Hypothesis's default local one otherwise."""
-    from hypothesis.database import DirectoryBasedExampleDatabase
+    """The example database of a profile (Hypothesis's own mechanism, no format of ours):
+
+    - derandomized (``ci``): none — Hypothesis forbids one there, and a run is then a function of the
+      code alone; the harness still writes each failing case into ``$ICLGD_EXAMPLE_DB`` when set (CI
+      uploads it as an artifact) — :func:`iclgd.properties.harness.save_failure`;
+    - ``dev`` / ``nightly``: a local directory (``$ICLGD_EXAMPLE_DB`` or .hypothesis/examples), and for
+      ``dev`` also, read-only, the shared one named by ``$ICLGD_SHARED_DB``: a folder (e.g. a downloaded
+      CI artifact) or ``github:OWNER/REPO`` (:class:`~hypothesis.database.GitHubArtifactDatabase`)."""
+    from hypothesis.database import (DirectoryBasedExampleDatabase, GitHubArtifactDatabase, MultiplexedDatabase,
+                                     ReadOnlyDatabase)
 
     path = os.environ.get("ICLGD_EXAMPLE_DB")
-    if path:
-        return DirectoryBasedExampleDatabase(path)
-    return None if s.derandomize else settings.default.database
+    if s.derandomize:
+        return None
+    local = DirectoryBasedExampleDatabase(path or ".hypothesis/examples")
+    shared = os.environ.get("ICLGD_SHARED_DB", "")
+    if not shared or s is not PROFILES["dev"]:
+        return local
+    if shared.startswith("github:"):
+        owner, _, repo = shared[len("github:"):].partition("/")
+        if not owner or not repo:
+            raise ValueError(f"ICLGD_SHARED_DB: expected github:OWNER/REPO, got {shared!r}")
+        remote = GitHubArtifactDatabase(owner, repo)
+    elif os.path.isdir(shared):
+        remote = DirectoryBasedExampleDatabase(shared)
+    else:
+        raise ValueError(f"ICLGD_SHARED_DB: {shared!r} is neither a folder nor github:OWNER/REPO")
+    return MultiplexedDatabase(local, ReadOnlyDatabase(remote))
 
 
 def register_profiles() -> str:

@@ -147,6 +147,7 @@ def build(checks: list[Check], *, nodeid: str, verdict: str, longrepr: str = "",
         "inconclusive": check.inconclusive,
         "checks": [c.to_json() for c in checks],
         "perturbed": pert or None,
+        "profile": profile,
         "test": nodeid,
         "falsifying_example": falsifying_example(longrepr, notes),
         "hypothesis_blob": (f"@reproduce_failure({blob.group(1)!r}, {blob.group(2)})" if blob else None),
@@ -215,6 +216,33 @@ def load(record_id_: str, directory=None) -> dict:
         why = "no record" if not matches else f"{len(matches)} records"
         raise RecordError(f"ID: {why} matching {record_id_!r} in {records_dir(directory)}")
     return matches[0]
+
+
+def replay(record: dict, suite: Path, *, timeout: float = 3600) -> dict:
+    """Rerun ``record``'s test on its exact case (Hypothesis's ``reproduce_failure`` blob when there
+    is one, else the test itself under the record's profile and perturbation) in a scratch records
+    folder, and say whether the same record — same claim, test, verdict and inputs — comes back."""
+    scratch = Path(tempfile.mkdtemp(prefix="iclgd-replay-"))
+    try:
+        cmd = [sys.executable, "-m", "pytest", record["test"], "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
+               "--tb=short", "--rootdir", str(suite.parent)]
+        if record.get("hypothesis_blob"):
+            cmd += [f"--iclgd-replay={record['hypothesis_blob']}"]  # '=': pytest reads a bare @arg as a file
+        env = dict(os.environ, ICLGD_COUNTEREXAMPLES_DIR=str(scratch / "recs"), ICLGD_RESULTS_DIR=str(scratch / "raw"))
+        env.pop("ICLGD_PERTURB", None)
+        if record.get("profile"):
+            env["ICLGD_PROFILE"] = record["profile"]
+        if record.get("perturbed"):
+            env["ICLGD_PERTURB"] = ",".join(f"{k}:{v!r}" for k, v in record["perturbed"].items())
+        proc = subprocess.run(cmd, cwd=suite.parent, env=env, capture_output=True, text=True, timeout=timeout)
+        found = {p.stem for p in (scratch / "recs").rglob("*.json")} if (scratch / "recs").exists() else set()
+        tail = ((proc.stdout + proc.stderr).strip().splitlines() or [""])[-1]
+        return {"id": record["id"], "still_fails": record["id"] in found, "pytest_exit": proc.returncode,
+                "records_found": sorted(found), "command": cmd, "summary": tail}
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _fmt_inputs(inputs) -> str:

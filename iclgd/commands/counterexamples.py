@@ -1,4 +1,7 @@
-"""`iclgd counterexamples list | show ID | cite ID` — browse and cite counterexample records.
+"""`iclgd counterexamples list | show ID | cite ID | replay ID` — browse, cite and replay records.
+
+`replay` reruns a record's exact case (its Hypothesis blob, profile and perturbation) and exits 0
+when the record comes back (still fails), 1 when it does not, 2 for a bad or unknown id.
 
 The records folder is ``--dir``, else ``$ICLGD_COUNTEREXAMPLES_DIR``, else .iclgd/counterexamples
 (the same rule as `iclgd verify --records`). Records of deliberately perturbed runs live in its
@@ -16,10 +19,11 @@ FIELDS = ("id", "claim", "verdict", "quantity", "error", "tolerance", "test", "d
 
 def add_parser(sub):
     p = sub.add_parser("counterexamples", help="list, show and cite counterexample records")
-    p.add_argument("action", choices=("list", "show", "cite"))
+    p.add_argument("action", choices=("list", "show", "cite", "replay"))
     p.add_argument("id", nargs="?", help="record id (a unique prefix is enough)")
     p.add_argument("--dir", help="records folder (default: $ICLGD_COUNTEREXAMPLES_DIR or .iclgd/counterexamples)")
     p.add_argument("--perturbed", action="store_true", help="list: the records of deliberately perturbed runs")
+    p.add_argument("--suite", help="replay: the repository's tests/ folder (default: next to the installed package)")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -53,8 +57,28 @@ def run(args) -> int:
         if args.action == "show":
             print(json.dumps(rec, indent=2, allow_nan=False, default=str))
             return 0
+        if args.action == "replay":
+            return _replay(rec, args)
         text = records.cite(rec)
     except records.RecordError as e:
         raise UsageError(str(e)) from None
     print(json.dumps({"id": rec["id"], "text": text}) if args.json else text)
     return 0
+
+
+def _replay(rec: dict, args) -> int:
+    from pathlib import Path
+
+    from iclgd.properties import records
+
+    suite = Path(args.suite) if args.suite else Path(__file__).resolve().parents[2] / "tests"
+    if not suite.is_dir():
+        raise UsageError(f"--suite: tests folder {suite} does not exist")
+    out = records.replay(rec, suite)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        state = "still fails: the same record came back" if out["still_fails"] else "does not reproduce"
+        print(f"{rec['id']} ({rec['claim']}, {rec['verdict']}): {state} (pytest exit {out['pytest_exit']}; "
+              f"{out['summary']})")
+    return 0 if out["still_fails"] else 1
