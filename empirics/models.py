@@ -93,6 +93,22 @@ class LSA(_Ensemble):
         a = (Z[..., n, :].unsqueeze(-2) @ M.mT.unsqueeze(1)).squeeze(-2)  # (R, B, D) = M v_q
         return ((S @ a.unsqueeze(-1)).squeeze(-1) * u.unsqueeze(1)).sum(-1)  # (R, B)
 
+    @property
+    def linear_in_query(self) -> bool:
+        """ŷ = cᵀ x_q with c independent of x_q (not when the query is among the keys: then cubic)."""
+        return not self.include_query
+
+    def query_weights(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """c (R, B, d) with ŷ = cᵀ x_q: c = Gᵀ S u, G the first d columns of W_Kᵀ W_Q, u = W_Vᵀ h.
+        Reads only the context rows of X (..., n+1, d), y (..., n+1); needs ``linear_in_query``."""
+        if not self.linear_in_query:
+            raise ValueError("include_query: the prediction is not linear in x_q")
+        Z = self._Z(X, y)[..., :-1, :]  # (R, B, n, D) the context tokens
+        u = (self.W_V.mT @ self.h.unsqueeze(-1)).squeeze(-1)  # (R, D)
+        Su = (Z * (Z @ u[:, None, :, None])).mean(-2)  # (R, B, D) = S u without forming S
+        G = (self.W_K.mT @ self.W_Q)[..., : self.d]  # (R, D, d)
+        return Su @ G  # (R, B, d)
+
     def readout(self) -> dict:
         return lsa_readout(self.W_K, self.W_Q, self.W_V, self.h)
 
@@ -132,6 +148,10 @@ class SoftmaxAttention(LSA):
         att = torch.softmax((ctx @ q.unsqueeze(-1)).squeeze(-1), dim=-1)  # (R, B, n or n+1)
         u = (self.W_V.mT @ self.h.unsqueeze(-1)).squeeze(-1)  # (R, D)
         return ((ctx @ u[:, None, :, None]).squeeze(-1) * att).sum(-1)  # (R, B)
+
+    @property
+    def linear_in_query(self) -> bool:
+        return False
 
     def readout(self) -> dict:
         return {}

@@ -7,9 +7,24 @@ noisy steps while far away, large ones near the optimum); then a constant-rate t
 averaged (Polyak & Juditsky 1992) — averaging attains the least-squares rate in Γ, so the noise floor
 falls like 1/√(prompts seen in the tail) instead of stalling at the rate-dependent SGD floor.
 
+Query averaged analytically (issue 14): for one-layer LSA without the query among the keys the
+prediction is linear in the query, ŷ = cᵀx_q with c = Gᵀ S u fixed by the context
+(:meth:`iclgd.empirics.models.LSA.query_weights`). For a linear target y = wᵀx + ε, x_q ~ N(0, Σ),
+ε_q ~ N(0, σ²) independent of the context and the task,
+
+    E_{x_q, ε_q} (cᵀx_q − wᵀx_q − ε_q)² = (c − w)ᵀ Σ (c − w) + σ²,
+
+so :func:`query_averaged_loss` is the conditional expectation of the sampled loss given (context, w):
+the same expectation and, by Rao–Blackwell, a gradient of no larger variance. Near the optimum the
+gain is large: with e = c − w and Σ = I the sampled Γ-gradient g x_qᵀ(x_qᵀe − ε) has second moment
+trace (d + 2)‖e‖² + dσ² per ‖g‖², the averaged one ‖e‖² (d = 5, σ² = 0.5: ≈ 10× less). ``train``
+uses it whenever the model says ``linear_in_query`` and the sampler's law is linear in x
+(:class:`PromptSampler`); nonlinear targets, softmax and multi-layer models keep the sampled loss.
+
 Everything is R replicas at once (see :mod:`iclgd.empirics.models`): the loss is the sum of the R
 replicas' losses, Adam is per-coordinate, so the replicas train independently, each on its own
-prompts. Never reads a claim: the only link to an answer is an optional ``stop`` callback.
+prompts, drawn on the model's device. Never reads a claim: the only link to an answer is an
+optional ``stop`` callback.
 """
 from __future__ import annotations
 
@@ -23,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import tokens
 from .sampling import sample_prompts
 
 
@@ -39,6 +55,9 @@ class Schedule:
     batch_start: int = 256  # prompts per replica per step at the start
     betas: tuple = (0.9, 0.999)  # Adam β₁, β₂
     check_every: int = 10  # steps between stop / progress callbacks
+    # one-layer LSA on a linear target only (else ignored): each step's loss is the query-averaged loss
+    # over every prompt drawn so far (:class:`ContextMoments`), not over the step's batch alone
+    reuse: bool = False
 
     def __post_init__(self):
         if self.steps < 1:
@@ -76,19 +95,140 @@ class TrainResult:
     device: str
     dtype: str
     prompts: int  # prompts drawn per replica
+    query: str = "sampled"  # the loss: "sampled", "analytic" (query averaged out) or "reused" (and over all prompts)
     trace: dict = field(default_factory=dict)  # name -> (K, R, ...) per-step values over the tail
 
 
-def prompt_sampler(n: int, d: int, replicas: int, *, device=None, dtype=torch.float32, **law) -> Callable:
+class PromptSampler:
     """``sample(batch, generator) -> (X (R, batch, n+1, d), y (R, batch, n+1))``: fresh prompts for each
     replica from :func:`iclgd.empirics.sampling.sample_prompts` with the keyword arguments ``law``
-    (Sigma, Sigma_w, sigma2, phi, m, scales)."""
+    (Sigma, Sigma_w, sigma2, phi, m, scales); :meth:`tasks` adds each prompt's effective task vector."""
 
-    def sample(batch: int, generator: torch.Generator):
-        p = sample_prompts(replicas * batch, n, d, generator=generator, device=device, dtype=dtype, **law)
-        return p.X.view(replicas, batch, n + 1, d), p.y.view(replicas, batch, n + 1)
+    def __init__(self, n: int, d: int, replicas: int, *, device=None, dtype=torch.float32, **law):
+        self.n, self.d, self.replicas, self.device, self.dtype, self.law = n, d, replicas, device, dtype, law
+        self.linear = law.get("phi", "linear") == "linear"  # y = wᵀx + ε: the query can be averaged out
+        self.sigma2 = float(law.get("sigma2", 0.0))
+        Sigma = law.get("Sigma")
+        self.query_chol = None if Sigma is None else torch.linalg.cholesky(
+            torch.as_tensor(Sigma, device=device, dtype=torch.float64)).to(dtype)  # (d, d), Σ = L Lᵀ
 
-    return sample
+    def _draw(self, batch: int, generator: torch.Generator):
+        return sample_prompts(self.replicas * batch, self.n, self.d, generator=generator, device=self.device,
+                              dtype=self.dtype, **self.law)
+
+    def __call__(self, batch: int, generator: torch.Generator):
+        p = self._draw(batch, generator)
+        R, n, d = self.replicas, self.n, self.d
+        return p.X.view(R, batch, n + 1, d), p.y.view(R, batch, n + 1)
+
+    def tasks(self, batch: int, generator: torch.Generator):
+        """(X, y, w) with w (R, batch, d) such that y = Xw + ε (linear law only): w = m^{-½} Σ_k D w_k."""
+        if not self.linear:
+            raise ValueError(f"phi: the target {self.law.get('phi')!r} is not linear in x")
+        p = self._draw(batch, generator)
+        scales = self.law.get("scales")
+        v = p.w if scales is None else p.w * torch.as_tensor(scales, device=p.w.device, dtype=p.w.dtype)
+        w = v.sum(1) / math.sqrt(self.law.get("m", 1))  # (R·B, d)
+        R, n, d = self.replicas, self.n, self.d
+        return p.X.view(R, batch, n + 1, d), p.y.view(R, batch, n + 1), w.view(R, batch, d)
+
+
+def prompt_sampler(n: int, d: int, replicas: int, *, device=None, dtype=torch.float32, **law) -> PromptSampler:
+    """Fresh prompts for ``replicas`` models (see :class:`PromptSampler`)."""
+    return PromptSampler(n, d, replicas, device=device, dtype=dtype, **law)
+
+
+def sampled_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each replica's mean (ŷ − y_q)² over the batch: X (R, B, n+1, d), y (R, B, n+1) -> (R,)."""
+    return (model(X, y) - y[..., -1]).square().mean(-1)
+
+
+def query_averaged_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, sigma2: float,
+                        query_chol: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """E over x_q ~ N(0, LLᵀ) and ε_q ~ N(0, σ²) of (ŷ − y_q)², averaged over the batch -> (R,):
+    mean_b (c_b − w_b)ᵀ Σ (c_b − w_b) + σ², c from ``model.query_weights`` (the query rows are unread).
+    w (R, B, d) the task vectors (:meth:`PromptSampler.tasks`); ``query_chol`` None means Σ = I."""
+    e = model.query_weights(X, y) - w  # (R, B, d)
+    if query_chol is not None:
+        e = e @ query_chol  # rows Lᵀe: eᵀΣe = ‖Lᵀe‖²
+    return e.square().sum(-1).mean(-1) + sigma2
+
+
+class ContextMoments:
+    """Running moments of every prompt drawn so far that fix the query-averaged loss of one-layer LSA.
+
+    With s_b the U = D(D+1)/2 upper-triangular entries of S_b = (1/n) Σ_i z_i z_iᵀ, the query weights
+    are linear in s_b: c_b = Gᵀ S_b u = K s_b, K[a, (i, j)] = u_i G_ja + u_j G_ia (i < j), u_i G_ia
+    (i = j). So the mean of :func:`query_averaged_loss` over N prompts is, exactly,
+
+        L̂ = tr(Kᵀ Σ K T) − 2 tr(Σ K V) + q + σ²,  T = mean s sᵀ, V = mean s wᵀ, q = mean wᵀ Σ w,
+
+    at a cost per step independent of N: minimising it is training on all N prompts at once (empirical
+    risk over a growing sample) instead of on the last batch. Accumulated in float64.
+    """
+
+    def __init__(self, sample: PromptSampler, replicas: int, device, dtype):
+        d = sample.d
+        D = d + 1
+        self.sigma2, self.dtype = sample.sigma2, dtype
+        L = sample.query_chol
+        self.Sigma = (torch.eye(d, device=device, dtype=dtype) if L is None else L @ L.mT)  # (d, d)
+        self.iu = torch.triu_indices(D, D, device=device)  # (2, U)
+        self.half = torch.where(self.iu[0] == self.iu[1], 0.5, 1.0).to(device=device, dtype=dtype)  # (U,)
+        U = self.iu.shape[1]
+        kw = dict(device=device, dtype=torch.float64)
+        self.T = torch.zeros(replicas, U, U, **kw)
+        self.V = torch.zeros(replicas, U, d, **kw)
+        self.q = torch.zeros(replicas, **kw)
+        self.count = 0
+
+    def add(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> None:
+        """Add prompts X (R, B, n+1, d), y (R, B, n+1) with tasks w (R, B, d) (query rows unread)."""
+        Z = tokens(X, y)[..., :-1, :]  # (R, B, n, D)
+        S = Z.mT @ Z / Z.shape[-2]  # (R, B, D, D)
+        s = S[..., self.iu[0], self.iu[1]].double()  # (R, B, U)
+        w = w.double()
+        B, N = s.shape[1], self.count
+        self.count = N + B
+        a, b = N / self.count, 1.0 / self.count
+        self.T.mul_(a).add_(s.mT @ s, alpha=b)
+        self.V.mul_(a).add_(s.mT @ w, alpha=b)
+        self.q.mul_(a).add_(((w @ self.Sigma.double()) * w).sum(-1).sum(-1), alpha=b)
+
+    def loss(self, model: nn.Module) -> torch.Tensor:
+        """L̂ for each replica (R,), differentiable in the model's weights."""
+        u = (model.W_V.mT @ model.h.unsqueeze(-1)).squeeze(-1)  # (R, D)
+        G = (model.W_K.mT @ model.W_Q)[..., : model.d]  # (R, D, d)
+        Kf = u[:, None, :, None] * G.mT[:, :, None, :]  # (R, d, D, D): u_i G_ja
+        K = (Kf + Kf.mT)[..., self.iu[0], self.iu[1]] * self.half  # (R, d, U)
+        SK = self.Sigma @ K  # (R, d, U)
+        T, V = self.T.to(self.dtype), self.V.to(self.dtype)
+        quad = ((SK @ T) * K).sum((-2, -1))
+        cross = (SK * V.mT).sum((-2, -1))
+        return quad - 2 * cross + self.q.to(self.dtype) + self.sigma2
+
+
+def _objective(model: nn.Module, sample, query: str, reuse: bool = False):
+    """``step(batch, generator) -> (R,) loss`` and the name of the loss it uses."""
+    if query not in ("auto", "analytic", "sampled"):
+        raise ValueError(f"query: expected 'auto', 'analytic' or 'sampled', got {query!r}")
+    can = isinstance(sample, PromptSampler) and sample.linear and getattr(model, "linear_in_query", False)
+    if query == "analytic" and not can:
+        raise ValueError("query: the analytic query average needs a one-layer LSA without the query among the "
+                         "keys and a PromptSampler with a linear target")
+    if query == "sampled" or not can:
+        return (lambda batch, gen: sampled_loss(model, *sample(batch, gen))), "sampled"
+    if reuse:
+        param = next(model.parameters())
+        moments = ContextMoments(sample, model.replicas, param.device, param.dtype)
+
+        def step(batch, gen):
+            moments.add(*sample.tasks(batch, gen))
+            return moments.loss(model)
+
+        return step, "reused"
+    return (lambda batch, gen: query_averaged_loss(model, *sample.tasks(batch, gen), sample.sigma2,
+                                                   sample.query_chol)), "analytic"
 
 
 class cpu_threads:
@@ -125,23 +265,27 @@ def train(
     trace: Optional[Callable[[nn.Module], dict]] = None,
     progress: Optional[Callable[[int, int, float], None]] = None,
     threads: Optional[int] = 1,
+    query: str = "auto",
 ) -> TrainResult:
     """Minimise each replica's mean squared error on the hidden query label, E(ŷ − y_q)².
 
-    ``sample(batch, generator)`` draws fresh prompts (see :func:`prompt_sampler`). ``stop(model, t)``
+    ``sample(batch, generator)`` draws fresh prompts (see :func:`prompt_sampler`). ``query``: "auto"
+    averages the query out analytically (:func:`query_averaged_loss`) where the model and the law
+    allow it, else samples it; "analytic" insists (ValueError where impossible); "sampled" never. ``stop(model, t)``
     is asked every ``check_every`` steps with the model as it would be returned (the running average
     in the tail). ``trace(model)`` maps the raw iterate to named tensors recorded at every tail step.
     ``progress(t, steps, loss)`` is told the step and the mean training loss. ``threads``: torch
     intra-op threads during the loop on CPU (see :class:`cpu_threads`; None leaves them alone).
     """
     with cpu_threads(threads, next(model.parameters()).device):
-        return _train(model, sample, schedule, generator, stop, trace, progress)
+        return _train(model, sample, schedule, generator, stop, trace, progress, query)
 
 
-def _train(model, sample, schedule, generator, stop, trace, progress) -> TrainResult:
+def _train(model, sample, schedule, generator, stop, trace, progress, query) -> TrainResult:
+    objective, query = _objective(model, sample, query, schedule.reuse)
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
-    opt = torch.optim.Adam(model.parameters(), lr=schedule.lr, betas=schedule.betas)
+    opt = torch.optim.Adam(model.parameters(), lr=schedule.lr, betas=schedule.betas, fused=True)  # one kernel
     avg = copy.deepcopy(model) if schedule.tail else None
     averaged = 0
     losses = torch.empty(schedule.steps, getattr(model, "replicas", 1), device=device, dtype=dtype)
@@ -153,8 +297,7 @@ def _train(model, sample, schedule, generator, stop, trace, progress) -> TrainRe
         for group in opt.param_groups:
             group["lr"] = schedule.lr_at(t)
         batch = schedule.batch_at(t)
-        X, y = sample(batch, generator)  # (R, B, n+1, d), (R, B, n+1)
-        loss = (model(X, y) - y[..., -1]).square().mean(-1)  # (R,)
+        loss = objective(batch, generator)  # (R,) on fresh prompts
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
@@ -186,5 +329,6 @@ def _train(model, sample, schedule, generator, stop, trace, progress) -> TrainRe
         device=str(device),
         dtype=str(dtype).replace("torch.", ""),
         prompts=prompts,
+        query=query,
         trace={k: torch.stack(v).cpu() for k, v in traced.items()},
     )
