@@ -1,40 +1,139 @@
-"""`iclgd predict`: a claim's closed-form prediction (Γ*, η, L*, exact values) for one Setting."""
+"""`iclgd predict`: a claim's closed-form prediction (Γ*, η, L*, exact values) for one Setting.
+
+Extreme scales are computed scale-free: M2/M2g are equivariant under Σ → Σ/a, Σ_w → Σ_w/b,
+σ² → σ²/(ab) (Γ* → aΓ*, L* → L*/(ab); for M2 the prior Σ⁻¹ makes ab = 1), so a Σ or Σ_w whose
+eigenvalues' geometric mean lies outside [2^-8, 2^8] is divided by the nearest power of two (exact in
+floating point) and the float results mapped back. The float values carry a stated relative accuracy
+from the condition numbers (``accuracy``); beyond 1e-3 the request is refused with them.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from iclgd.cli import emit
-from iclgd.theory import get_claim
+from iclgd.theory import Setting, SettingError, get_claim
 
-from ._args import add_setting_args, setting_from_args
+from ._args import (Need, add_setting_args, condition, dumps, finite_output, pow2_scale, preflight,
+                    setting_from_args)
+
+RESCALE_LOG2 = 8  # rescale Σ, Σ_w whose scale is beyond 2^±8
+MAX_REL_ERROR = 1e-3  # refuse when the stated float accuracy of Γ* is worse than this
+EPS = float(np.finfo(np.float64).eps)
 
 
 def add_parser(sub):
     p = sub.add_parser("predict", help="print a claim's closed-form optimum",
-                       description="Print Γ*, η and L* predicted by a claim for one setting.")
+                       description="Print Γ*, η and L* predicted by a claim for one setting, with the stated "
+                       "float accuracy (from the condition numbers of Σ, Σ_w). Results are finite or refused.")
     add_setting_args(p)
     return p
 
 
+def memory_needs(claim_id: str, d: int, target: str = "linear") -> list[Need]:
+    """Float64 d×d work arrays, the JSON of Γ* (≈ 250 B per entry together, measured ≤ 120 at d = 1000);
+    M3's non-tanh families build d×d SymPy matrices (≈ 1 kB per entry, measured ≈ 220 B at d = 500)."""
+    per_entry = 1000 if claim_id == "M3" and not target.startswith("tanh") else 250
+    return [Need("the d×d closed form and its JSON", per_entry * d * d, (("--d", d, 5),))]
+
+
+def _accuracy(claim_id: str, s: Setting, pred_error: float) -> dict:
+    """Condition numbers and a first-order bound on the relative (Frobenius) float error of Γ*:
+    backward-stable d×d solves lose at most d·κ·ε (M2: κ(Σ); M2g: κ(B) ≤ κ(Σ)κ(Σ_w) for C⁻¹B and
+    κ(Σ) for Σ^{-½}); the scalar closed forms (M1, M3) are within a few ulps plus their quadrature error."""
+    kc = condition(s.Sigma) if s.cov is not None else 1.0
+    kw = condition(s.Sigma_w) if s.cov_w is not None else 1.0
+    if claim_id == "M2":
+        rel = 4 * s.d * kc * EPS
+    elif claim_id == "M2g":
+        rel = 4 * s.d * (kc * kw + kc) * EPS
+    else:
+        rel = 16 * EPS
+    return {"cond_cov": kc, "cond_cov_w": kw, "relative_error": rel + pred_error}
+
+
+def _scaled_prediction(claim, s: Setting):
+    """(Prediction with float fields in the original units, rescaling dict or None)."""
+    a = pow2_scale(s.Sigma) if s.cov is not None else 1.0
+    b = pow2_scale(s.Sigma_w) if s.cov_w is not None else 1.0
+    if claim.id not in ("M2", "M2g") or max(abs(math.log2(a)), abs(math.log2(b))) <= RESCALE_LOG2:
+        return claim.predict(s), None
+    lab = 0 if claim.id == "M2" else round(math.log2(a) + math.log2(b))  # log2 of ab, the scale of y²
+    if lab > 1023:
+        raise SettingError("cov_w" if b > a else "cov", f"the signal variance tr(ΣΣ_w) ≈ 2^{lab} and with it "
+                           "L* exceed float64's range (1.8e308)")
+    ab = math.ldexp(1.0, lab)
+    if s.sigma2 > 0 and (ab == 0 or not math.isfinite(s.sigma2 / ab)):
+        raise SettingError("sigma2", f"σ² = {s.sigma2:g} is beyond float64's range relative to the signal "
+                           f"variance tr(ΣΣ_w) ≈ 2^{lab}")
+    s2 = s.sigma2 / ab if s.sigma2 > 0 else 0.0
+    scaled = s.replace(cov=s.Sigma / a, cov_w=None if s.cov_w is None else s.Sigma_w / b, sigma2=s2)
+    p = claim.predict(scaled, exact=False)
+    gamma = p.gamma / a
+    eta = p.eta
+    if eta is not None and np.linalg.norm(p.gamma - eta * np.eye(s.d)) <= 1e-10 * np.linalg.norm(p.gamma):
+        eta = eta / a  # Γ* = η I scales with Γ*; Γ* = η Σ⁻¹ keeps η
+    exact = None
+    if s.d <= 4:  # exact rationals of extreme decimals grow large: only for small d
+        with np.errstate(all="ignore"):
+            try:
+                exact = claim.predict(s).exact
+            except (np.linalg.LinAlgError, ArithmeticError, ValueError):
+                exact = None
+    rescaled = {"cov_divided_by": a, "cov_w_divided_by": b if s.cov_w is not None else None,
+                "sigma2_divided_by": ab, "exact": "computed on the original values" if exact else
+                "not computed (d > 4 or extreme decimals): float values only"}
+    return type(p)(gamma, eta, p.loss * ab, exact, p.error * ab), rescaled
+
+
 def prediction_json(claim_id: str, setting) -> dict:
     claim = get_claim(claim_id)
-    pred = claim.predict(setting)
-    return {"claim": claim.id, "paper": claim.citation.short(), "d": setting.d, "n": setting.n,
-            "sigma2": setting.sigma2, "cov": setting.to_json()["cov"], "cov_w": setting.to_json()["cov_w"],
-            "target": setting.target, **pred.to_json()}
+    claim.validate(setting)
+    pred, rescaled = _scaled_prediction(claim, setting)
+    acc = _accuracy(claim.id, setting, pred.error)
+    if acc["relative_error"] > MAX_REL_ERROR:
+        flag = "cov" if acc["cond_cov"] >= acc["cond_cov_w"] else "cov_w"
+        raise SettingError(flag, f"condition numbers κ(Σ) = {acc['cond_cov']:.3g}, κ(Σ_w) = {acc['cond_cov_w']:.3g}: "
+                           f"float64 would guarantee only relative error {acc['relative_error']:.2g} on Γ* "
+                           f"(> {MAX_REL_ERROR:g}); use a better-conditioned matrix")
+    js = setting.to_json()
+    out = {"claim": claim.id, "paper": claim.citation.short(), "d": setting.d, "n": setting.n,
+           "sigma2": setting.sigma2, "cov": js["cov"], "cov_w": js["cov_w"], "target": setting.target,
+           **pred.to_json(), "accuracy": acc}
+    if rescaled:
+        out["rescaled"] = rescaled
+    clean, bad = finite_output(out)
+    if bad:
+        flag = "sigma2" if setting.sigma2 > 1e150 or (setting.cov is None and setting.cov_w is None) else (
+            "cov" if setting.cov is not None else "cov_w")
+        raise SettingError(flag, f"the closed form overflows float64 at these values ({', '.join(bad)} not finite)")
+    return clean
 
 
 def run(args) -> int:
+    preflight(memory_needs(args.claim, args.d, args.target))
     out = prediction_json(args.claim, setting_from_args(args))
-    emit(out, args.json, _human)
+    if args.json:
+        print(dumps(out))
+    else:
+        emit(out, False, _human)
     return 0
 
 
 def _human(o: dict) -> None:
     eta = "—" if o["eta"] is None else f"{o['eta']:.6g}"
+    ex = o["exact"] or {}
     print(f"{o['claim']} ({o['paper']})  d={o['d']} n={o['n']} σ²={o['sigma2']:g} target={o['target']}")
-    print(f"  η  = {eta}" + (f"   (exact {o['exact']['eta']})" if o["exact"] and o["exact"].get("eta") else ""))
-    print(f"  L* = {o['loss']:.6g}" + (f"   (exact {o['exact']['loss']})" if o["exact"] else ""))
+    print(f"  η  = {eta}" + (f"   (exact {ex['eta']})" if ex.get("eta") else ""))
+    print(f"  L* = {o['loss']:.6g}" + (f"   (exact {ex['loss']})" if ex.get("loss") else ""))
+    a = o["accuracy"]
+    print(f"  float accuracy: relative error of Γ* ≤ {a['relative_error']:.2g}"
+          + (f"  (κ(Σ) = {a['cond_cov']:.3g}, κ(Σ_w) = {a['cond_cov_w']:.3g})" if o["cov"] or o["cov_w"] else ""))
+    if o.get("rescaled"):
+        r = o["rescaled"]
+        print(f"  computed scale-free: Σ / {r['cov_divided_by']:g}"
+              + (f", Σ_w / {r['cov_w_divided_by']:g}" if r["cov_w_divided_by"] else "") + ", mapped back")
     print("  Γ* =")
     for row in np.array(o["gamma"]):
-        print("       " + "  ".join(f"{v:+.6f}" for v in row))
+        print("       " + "  ".join(f"{v:>+13.6g}" for v in row))

