@@ -34,6 +34,9 @@ def pytest_configure(config):
 def pytest_addoption(parser):
     parser.addoption("--claim", dest="iclgd_claims", default="",
                      help="iclgd: run only the tests that speak for these claims (comma list of ids)")
+    parser.addoption("--iclgd-shard", dest="iclgd_shard", default="",
+                     help="iclgd: run shard K of N (K/N, 0 <= K < N): a partition of the collected tests by "
+                     "a hash of their node ids (used by `iclgd verify --launcher submitit`)")
     parser.addoption("--iclgd-replay", dest="iclgd_replay", default="",
                      help="iclgd: replay one Hypothesis case, given as a record's hypothesis_blob "
                      "(@reproduce_failure('VERSION', b'BLOB')), in every selected test")
@@ -49,6 +52,9 @@ def pytest_collection_modifyitems(config, items):
     blob = config.getoption("iclgd_replay")
     if blob:
         _replay(items, blob)
+    shard = config.getoption("iclgd_shard")
+    if shard:
+        _shard(config, items, shard)
     wanted = {c.strip() for c in config.getoption("iclgd_claims").split(",") if c.strip()}
     if not wanted:
         return
@@ -56,6 +62,22 @@ def pytest_collection_modifyitems(config, items):
     if unknown:
         raise pytest.UsageError(f"--claim: unknown claim(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
     keep = [it for it in items if owned_claims(it) & wanted]
+    config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+    items[:] = keep
+
+
+def shard_of(nodeid: str, n: int) -> int:
+    """The shard (0..n-1) a test belongs to: a stable hash of its node id, so N shards partition the suite."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(nodeid.encode()).digest()[:8], "big") % n
+
+
+def _shard(config, items, text: str) -> None:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(n) >= 1 and int(k) < int(n)):
+        raise pytest.UsageError(f"--iclgd-shard: {text!r} does not partition the suite; expected K/N with 0 <= K < N")
+    keep = [it for it in items if shard_of(it.nodeid, int(n)) == int(k)]
     config.hook.pytest_deselected(items=[it for it in items if it not in keep])
     items[:] = keep
 

@@ -16,7 +16,7 @@ from . import verdicts
 
 def load_rows(raw_dir: Path) -> list[dict]:
     rows = []
-    for p in sorted(Path(raw_dir).glob("tests-*.jsonl")):
+    for p in sorted(Path(raw_dir).rglob("tests-*.jsonl")):  # one folder, or one sub-folder per shard
         rows += [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     return rows
 
@@ -103,6 +103,10 @@ def markdown(meta: dict, claims: list[dict], figures: list[str], records: dict[s
         recs = " ".join(f"[{i}]({records[i]})" for i in c["records"] if i in records) or "—"
         md.append(f"| {c['id']} | {c['kind']} | {c['paper']} | {c['examples']} | **{c['status']}** | {_counts(c)} | "
                   f"{_worst(c, True)} | {c['seconds']:.1f} | {recs} |")
+    if meta.get("shards"):
+        md += ["", "## Shards", "", "| shard | pytest exit | seconds | host | resumed |", "|---|---:|---:|---|---|"]
+        md += [f"| {s['shard']} | {s.get('rc', '—') if s.get('rc') is not None else 'did not finish: ' + s.get('error', '')} "
+               f"| {s.get('seconds', '—')} | {s.get('host', '—')} | {s.get('resumed', False)} |" for s in meta["shards"]]
     errors = [(c["id"], e) for c in claims for e in c["errors"]] + [("—", e) for e in meta.get("other_failures", [])]
     if errors:
         md += ["", "## Test failures that are not verdicts", ""]

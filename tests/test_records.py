@@ -224,8 +224,11 @@ def suite(tmp_path):
 
 
 def _verify(capsys, suite, out, *argv):
-    rc = main(["verify", "--suite", str(suite), "--out", str(out), "--workers", "0", "--records",
-               str(suite.parent / "recs"), "--json", *argv])
+    try:
+        rc = main(["verify", "--suite", str(suite), "--out", str(out), "--workers", "0", "--records",
+                   str(suite.parent / "recs"), "--json", *argv])
+    except SystemExit as e:  # argparse's own errors (exit 2 after its usage line)
+        rc = e.code
     return rc, capsys.readouterr()
 
 
@@ -269,3 +272,46 @@ def test_verify_refuses_folders_it_does_not_own(capsys, suite, tmp_path, monkeyp
 def test_verify_bad_input(capsys, tmp_path, argv, flag):
     assert main(["verify", "--out", str(tmp_path / "r"), *argv]) == 2
     assert flag in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+# ---- sharded runs through submitit (its local executor: no Slurm here) --------------------------
+def test_submitit_launcher_merges_shards_like_a_local_run(capsys, suite, tmp_path):
+    (suite / "test_w.py").write_text(VERIFY_SUITE.replace("def test_", "def test_w_"))
+    rc, cap = _verify(capsys, suite, tmp_path / "local", "--tiers", "theory")
+    local = {c["id"]: (c["status"], c["counts"]) for c in json.loads(cap.out)["claims"]}
+    rc2, cap = _verify(capsys, suite, tmp_path / "sharded", "--launcher", "submitit", "--shards", "3",
+                       "--cluster", "local", "--work", str(tmp_path / "work"), "--tiers", "theory")
+    doc = json.loads(cap.out)
+    assert rc == rc2 == 0 and {c["id"]: (c["status"], c["counts"]) for c in doc["claims"]} == local
+    assert sorted(s["shard"] for s in doc["shards"]) == [f"theory-{k}of3" for k in range(3)]
+    assert all(s["rc"] in (0, 5) for s in doc["shards"]) and doc["tests"] == 4
+    assert not (tmp_path / "work").exists()  # merged: the work folder is gone
+
+
+def test_submitit_resume_reruns_only_unfinished_shards(capsys, suite, tmp_path):
+    from iclgd.commands.verify import run_shard  # noqa: F401  (the job function must be importable)
+
+    work = tmp_path / "work"
+    argv = ("--launcher", "submitit", "--shards", "2", "--cluster", "local", "--work", str(work), "--tiers",
+            "theory,trained")
+    rc, cap = _verify(capsys, suite, tmp_path / "r", *argv)
+    assert rc == 0  # the trained tier of this suite is empty: those shards exit 5 (no tests), not an error
+    first = json.loads(cap.out)
+    # pretend the run was interrupted after the two (empty) trained shards: only the theory ones rerun
+    for s in first["shards"][2:]:
+        (work / s["shard"]).mkdir(parents=True, exist_ok=True)
+        (work / s["shard"] / "done.json").write_text(json.dumps({"shard": s["shard"], "rc": 5, "seconds": 0}))
+    rc, cap = _verify(capsys, suite, tmp_path / "r", *argv, "--resume")
+    resumed = {s["shard"]: s["resumed"] for s in json.loads(cap.out)["shards"]}
+    assert rc == 0 and len(resumed) == 4
+    assert [k for k, v in resumed.items() if v] == ["trained-0of2", "trained-1of2"]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--launcher", "slurmish"], "--launcher"), (["--launcher", "submitit", "--shards", "0"], "--shards"),
+    (["--launcher", "submitit", "--shards", "x"], "--shards"), (["--shards", "2"], "--launcher"),
+    (["--example-db", "/proc/forbidden/db"], "--example-db"),
+])
+def test_launcher_bad_input(capsys, suite, tmp_path, argv, flag):
+    rc, cap = _verify(capsys, suite, tmp_path / "r", *argv)
+    assert rc == 2 and flag in cap.err.strip().splitlines()[-1], cap.err

@@ -60,6 +60,21 @@ def add_parser(sub):
                    "records go to <records>/perturbed")
     p.add_argument("-k", dest="keyword", help="pytest -k expression to select tests")
     p.add_argument("--suite", help="the repository's tests/ folder (default: next to the installed package)")
+    p.add_argument("--example-db", help="directory example database the run writes failing cases to "
+                   "(Hypothesis's format; default $ICLGD_EXAMPLE_DB)")
+    g = p.add_argument_group("sharded runs (an existing engine: Slurm through submitit)")
+    g.add_argument("--launcher", choices=("local", "submitit"), default="local",
+                   help="local (default): one pytest here; submitit: one job per tier × shard, a Slurm job array "
+                   "(submitit's local executor where no Slurm is present)")
+    g.add_argument("--shards", default="1", help="submitit: shards per tier (a hash partition of the tests; default 1)")
+    g.add_argument("--cluster", choices=("auto", "slurm", "local"), default="auto",
+                   help="submitit executor: auto (Slurm when sbatch is on PATH, else local), slurm, local")
+    g.add_argument("--slurm-partition", help="submitit: Slurm partition")
+    g.add_argument("--gpus-per-job", default="0", help="submitit: GPUs per job (default 0; 1 for the gpu tier)")
+    g.add_argument("--time-limit", default="120", help="submitit: minutes per job (default 120)")
+    g.add_argument("--work", help="submitit: shard work folder (default .<out>.shards beside --out); kept "
+                   "until the merged report is written")
+    g.add_argument("--resume", action="store_true", help="submitit: rerun only the shards that did not finish")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
     return p
 
@@ -211,6 +226,70 @@ def _run_pytest(cmd, cwd, env, log_path: Path, quiet: bool) -> int:
         return proc.wait()
 
 
+def _positive(flag: str, text: str, lo: int = 1, hi: int = 10**6) -> int:
+    if not str(text).isdigit() or not lo <= int(text) <= hi:
+        raise UsageError(f"{flag}: expected an integer in {lo}..{hi}, got {text!r}")
+    return int(text)
+
+
+def run_shard(spec: dict) -> dict:
+    """One job of a sharded run (what submitit pickles and runs on a node): pytest on one tier × shard,
+    its rows in ``spec["raw"]``, a ``done.json`` when it finished (what --resume skips)."""
+    raw = Path(spec["raw"])
+    raw.mkdir(parents=True, exist_ok=True)
+    for old in raw.glob("tests-*.jsonl"):  # a rerun starts its rows afresh
+        old.unlink()
+    env = {**os.environ, **spec["env"], "ICLGD_RESULTS_DIR": str(raw)}
+    t0 = time.perf_counter()
+    with open(raw / "pytest.log", "w") as log:
+        rc = subprocess.call(spec["cmd"], cwd=spec["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    out = {"shard": spec["name"], "rc": rc, "seconds": round(time.perf_counter() - t0, 1), "host": os.uname().nodename}
+    (raw / "done.json").write_text(json.dumps(out))
+    return out
+
+
+def _launch(args, make_cmd, env: dict, cwd: Path, tiers: list[str], raw: Path, work: Path) -> list[dict]:
+    """Shard tiers × ``--shards`` into one submitit job array; returns every shard's status."""
+    import submitit
+
+    n = _positive("--shards", args.shards, 1, 1024)
+    gpus, minutes = _positive("--gpus-per-job", args.gpus_per_job, 0, 64), _positive("--time-limit", args.time_limit, 1)
+    specs = []
+    for tier in tiers:
+        for k in range(n):
+            name = f"{tier}-{k}of{n}"
+            cmd = make_cmd([tier])
+            specs.append({"name": name, "cmd": cmd + ([f"--iclgd-shard={k}/{n}"] if n > 1 else []),
+                          "env": {k_: v for k_, v in env.items() if k_.startswith(("ICLGD_", "HYPOTHESIS", "CI"))},
+                          "cwd": str(cwd), "raw": str(work / name)})
+    done = {s["name"]: json.loads((Path(s["raw"]) / "done.json").read_text()) for s in specs
+            if args.resume and (Path(s["raw"]) / "done.json").exists()}
+    todo = [s for s in specs if s["name"] not in done]
+    cluster = None if args.cluster == "auto" else args.cluster
+    if cluster is None and not shutil.which("sbatch"):
+        cluster = "local"
+    if todo:
+        ex = submitit.AutoExecutor(folder=work / "submitit", cluster=cluster)
+        params = dict(timeout_min=minutes, gpus_per_node=gpus, name="iclgd-verify")
+        if args.slurm_partition:
+            params["slurm_partition"] = args.slurm_partition
+        ex.update_parameters(**params)
+        jobs = ex.map_array(run_shard, todo)
+        for s, job in zip(todo, jobs):
+            try:
+                done[s["name"]] = {**job.result(), "job": job.job_id, "resumed": False}
+            except Exception as e:  # a failed job loses nothing the other shards found
+                last = (str(e).strip().splitlines() or [""])[-1]
+                done[s["name"]] = {"shard": s["name"], "rc": None, "job": job.job_id, "error": f"{type(e).__name__}: {last}"[:300]}
+    status = []
+    for s in specs:
+        info = dict(done[s["name"]], resumed=s["name"] not in {t["name"] for t in todo})
+        if info.get("rc") is not None:
+            shutil.copytree(s["raw"], raw / s["name"], dirs_exist_ok=True)
+        status.append(info)
+    return status
+
+
 def run(args) -> int:
     from iclgd.properties import report, verdicts
 
@@ -232,7 +311,20 @@ def run(args) -> int:
     if args.model:
         env["ICLGD_MODEL"] = str(Path(args.model).resolve())
     out, records = _out_dir(args.out), _records_dir(args.records)
+    if args.example_db:
+        db = Path(args.example_db).expanduser().resolve()
+        try:
+            db.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--example-db: cannot create {db} ({e.strerror})") from None
+        if not os.access(db, os.W_OK):
+            raise UsageError(f"--example-db: {db} is not writable")
+        env["ICLGD_EXAMPLE_DB"] = str(db)
+    work = Path(args.work).expanduser().resolve() if args.work else out.parent / f".{out.name}.shards"
+    if args.launcher == "local" and (args.resume or args.work or args.shards != "1"):
+        raise UsageError("--launcher: --shards, --work and --resume need --launcher submitit")
     cmd = _pytest_cmd(args, suite, tiers, claims, seed)
+    shards = None
     with _Lock(out):
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
@@ -240,15 +332,22 @@ def run(args) -> int:
             raw.mkdir()
             env.update(ICLGD_RESULTS_DIR=str(raw), ICLGD_COUNTEREXAMPLES_DIR=str(records))
             t0 = time.perf_counter()
-            rc = _run_pytest(cmd, suite.parent, env, tmp / "pytest.log", quiet=args.json or not sys.stderr.isatty())
+            if args.launcher == "submitit":
+                shards = _launch(args, lambda ts: _pytest_cmd(args, suite, ts, claims, seed), env, suite.parent,
+                                 tiers, raw, work)
+                bad = [s for s in shards if s.get("rc") not in (0, 1, 5)]
+                rc = 4 if bad else (1 if any(s["rc"] == 1 for s in shards) else 0)
+                (tmp / "pytest.log").write_text("\n".join(json.dumps(s) for s in shards) + "\n")
+            else:
+                rc = _run_pytest(cmd, suite.parent, env, tmp / "pytest.log", quiet=args.json or not sys.stderr.isatty())
             seconds = time.perf_counter() - t0
             rows = report.load_rows(raw)
-            if rc not in (0, 1, 5):  # pytest usage / internal error / interrupted: the old report stays
+            if rc not in (0, 1, 5) and shards is None:  # pytest usage / internal error / interrupted: the old report stays
                 tail = (tmp / "pytest.log").read_text().strip().splitlines()[-1:] or [""]
                 print(f"iclgd verify: error: pytest exited with {rc} ({tail[0][:160]}); the previous report "
                       f"is kept", file=sys.stderr)
                 return EXIT_PYTEST
-            if not [r for r in rows if r["outcome"] != "skipped"]:
+            if not [r for r in rows if r["outcome"] != "skipped"] and not (shards and rc == 4):
                 print("iclgd verify: error: no test ran (check -k, --claims, --tiers and --suite); the previous "
                       "report is kept", file=sys.stderr)
                 return EXIT_NO_TESTS
@@ -259,6 +358,8 @@ def run(args) -> int:
             code = verdicts.exit_code(claims_rows, strict=args.strict)
             if other or any(c["errors"] for c in claims_rows):
                 code = 1
+            if shards and rc == 4:
+                code = EXIT_PYTEST  # a shard did not finish: the merged report says which; --resume reruns it
             figs = report.figures(rows, tmp)
             ids = {i for c in claims_rows for i in c["records"]}
             sub = records / "perturbed" if args.perturb else records
@@ -267,13 +368,16 @@ def run(args) -> int:
                     if PROFILES[profile] == "ci" else "Hypothesis default", "tiers": tiers, "claims_selected": claims,
                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "seconds": round(seconds, 1), "pytest_exit": rc, "exit": code, "strict": args.strict,
-                    "perturb": args.perturb, "command": cmd, "tests": len(rows), "other_failures": other}
+                    "perturb": args.perturb, "command": cmd, "tests": len(rows), "other_failures": other,
+                    "launcher": args.launcher, "shards": shards}
             doc = {**meta, "verdicts": verdicts.DEFINITIONS, "claims": claims_rows, "figures": figs,
                    "records_dir": str(sub)}
             (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str, allow_nan=False))
             (tmp / "report.md").write_text(report.markdown(meta, claims_rows, figs, links))
             (tmp / MARKER).write_text("iclgd verify report folder; replaced by the next run\n")
             _swap_in(tmp, out)
+            if shards and code != EXIT_PYTEST:
+                shutil.rmtree(work, ignore_errors=True)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
