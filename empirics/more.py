@@ -1,0 +1,109 @@
+"""Monte Carlo measurements for the claims of shared/CLAIMS_MORE.md (no theory imported).
+
+Prompt laws beyond :func:`iclgd.empirics.sampling.sample_prompts`: x with i.i.d. U(−a, a)
+coordinates, and a task prior with a mean, w ~ N(β, Σ_w). Predictors: the Γ-predictor gᵀΓx_q,
+GD from β, minimum-norm least squares; each returns (mean, standard error) of the squared error
+against y_q. And Newton's iteration for S⁻¹ run by a linear-attention stack (Fu-Newton).
+"""
+from __future__ import annotations
+
+import torch
+
+from .sampling import Prompts, _chol
+
+
+def sample_general(batch: int, n: int, d: int, *, generator: torch.Generator, Sigma=None, Sigma_w=None, mean=None,
+                   sigma2: float = 0.0, x_uniform: float | None = None, device=None,
+                   dtype: torch.dtype = torch.float64) -> Prompts:
+    """``batch`` prompts of ``n`` demonstrations and a query: x ~ N(0, Σ) (or i.i.d. U(−a, a)
+    coordinates with ``x_uniform`` = a), w ~ N(mean, Σ_w), y = wᵀx + N(0, σ²)."""
+    if batch < 1 or n < 1 or d < 1:
+        raise ValueError(f"batch, n, d must be >= 1, got {batch}, {n}, {d}")
+    if sigma2 < 0:
+        raise ValueError(f"sigma2: must be >= 0, got {sigma2}")
+    device = torch.device(device) if device is not None else generator.device
+    kw = dict(generator=generator, device=device, dtype=dtype)
+    if x_uniform is not None:
+        if not x_uniform > 0:
+            raise ValueError(f"x_uniform: must be > 0, got {x_uniform}")
+        X = (2 * torch.rand(batch, n + 1, d, **kw) - 1) * x_uniform  # (B, n+1, d)
+    else:
+        X = torch.randn(batch, n + 1, d, **kw)
+        Lx = _chol("Sigma", Sigma, d, device, dtype)
+        if Lx is not None:
+            X = X @ Lx.mT
+    w = torch.randn(batch, 1, d, **kw)  # (B, 1, d)
+    Lw = _chol("Sigma_w", Sigma_w, d, device, dtype)
+    if Lw is not None:
+        w = w @ Lw.mT
+    if mean is not None:
+        w = w + torch.as_tensor(mean, device=device, dtype=dtype)
+    y = (X @ w.mT)[..., 0]  # (B, n+1)
+    if sigma2 > 0:
+        y = y + sigma2**0.5 * torch.randn(batch, n + 1, **kw)
+    return Prompts(X, y, w)
+
+
+def _mean_se(sq: torch.Tensor) -> tuple[float, float]:
+    return float(sq.mean()), float(sq.std() / sq.numel() ** 0.5)
+
+
+def gamma_loss(p: Prompts, gamma) -> tuple[float, float]:
+    """(mean, SE) of (y_q − gᵀΓx_q)², g = (1/n) Σ_j y_j x_j over the prompt's n demonstrations."""
+    n = p.n
+    g = torch.einsum("bi,bia->ba", p.y[:, :n], p.X[:, :n]) / n  # (B, d)
+    pred = torch.einsum("ba,ac,bc->b", g, torch.as_tensor(gamma).to(g), p.X[:, n])  # (B,)
+    return _mean_se((p.y[:, n] - pred) ** 2)
+
+
+def gd_from_beta_loss(p: Prompts, beta, gamma) -> tuple[float, float]:
+    """(mean, SE) of (y_q − βᵀx_q − g_βᵀΓx_q)², g_β = (1/n) Σ_j (y_j − βᵀx_j) x_j."""
+    n = p.n
+    b = torch.as_tensor(beta).to(p.X)  # (d,)
+    r = p.y[:, :n] - p.X[:, :n] @ b  # (B, n) residuals at β
+    g = torch.einsum("bi,bia->ba", r, p.X[:, :n]) / n  # (B, d)
+    pred = p.X[:, n] @ b + torch.einsum("ba,ac,bc->b", g, torch.as_tensor(gamma).to(g), p.X[:, n])
+    return _mean_se((p.y[:, n] - pred) ** 2)
+
+
+def ols_loss(p: Prompts) -> tuple[float, float]:
+    """(mean, SE) of (y_q − ŵᵀx_q)² for the minimum-norm least-squares ŵ = X⁺y (pseudo-inverse)."""
+    n = p.n
+    w_hat = (torch.linalg.pinv(p.X[:, :n]) @ p.y[:, :n, None])[..., 0]  # (B, d)
+    return _mean_se((p.y[:, n] - torch.einsum("bd,bd->b", w_hat, p.X[:, n])) ** 2)
+
+
+# ---- Fu-Newton -----------------------------------------------------------------------------------
+def newton_reference(S: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
+    """M_k of M₀ = αS, M_{j+1} = M_j (2I − S M_j); S (..., d, d)."""
+    I2 = 2 * torch.eye(S.shape[-1], dtype=S.dtype, device=S.device)
+    M = alpha * S
+    for _ in range(k):
+        M = M @ (I2 - S @ M)
+    return M
+
+
+def newton_transformer(X: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
+    """A linear-attention stack computing u_j = M_k x_j for S = (1/n) Σ_i x_i x_iᵀ, X (B, n, d).
+
+    Tokens h_j = (x_j, u_j). Layer 0 (one head, V: h → (0, x), K = Q: h → x, scale α) writes
+    u_j = α S x_j = M₀ x_j. Each Newton layer (V: h → (0, u), K: h → u, Q: h → x) adds
+    −(1/n) Σ_i u_i u_iᵀ x_j = −M S M x_j (M is a polynomial in S, so symmetric and commuting with S) to
+    a residual stream whose u-block is scaled by 2: u ← 2u − M S M x = M(2I − S M) x. (Our own
+    construction: one head plus a linear map of the residual per iteration; Fu et al.'s weights were
+    not available to us.) Returns the u-block (B, n, d); M_k is read off as U = X M_k."""
+    B, n, d = X.shape
+    H = torch.cat([X, torch.zeros_like(X)], -1)  # (B, n, 2d)
+    Z = torch.zeros(d, d, dtype=X.dtype, device=X.device)
+    I = torch.eye(d, dtype=X.dtype, device=X.device)
+    Px, Pu = torch.cat([I, Z], 0), torch.cat([Z, I], 0)  # (2d, d) selectors of the x / u blocks
+
+    def attention(H, WV, WK, WQ, scale):  # (1/n) Σ_i (W_V h_i)(W_K h_i)ᵀ (W_Q h_j)
+        V, K, Q = H @ WV, H @ WK, H @ WQ  # (B, n, ·)
+        return scale * (Q @ (K.mT @ V)) / n  # (B, n, 2d)
+
+    H = H + attention(H, Px @ Pu.T, Px, Px, alpha)  # u = α S x
+    skip = torch.block_diag(I, 2 * I)  # residual map: x kept, u doubled
+    for _ in range(k):
+        H = H @ skip - attention(H, Pu @ Pu.T, Pu, Px, 1.0)
+    return H[..., d:]
