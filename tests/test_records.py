@@ -315,3 +315,11 @@ def test_submitit_resume_reruns_only_unfinished_shards(capsys, suite, tmp_path):
 def test_launcher_bad_input(capsys, suite, tmp_path, argv, flag):
     rc, cap = _verify(capsys, suite, tmp_path / "r", *argv)
     assert rc == 2 and flag in cap.err.strip().splitlines()[-1], cap.err
+
+
+def test_verify_honours_the_records_folder_setting(capsys, suite, tmp_path, monkeypatch):
+    monkeypatch.setenv("ICLGD_COUNTEREXAMPLES_DIR", str(tmp_path / "env-recs"))
+    rc = main(["verify", "--suite", str(suite), "--out", str(tmp_path / "r"), "--workers", "0", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["records_dir"] == str(tmp_path / "env-recs")
+    assert [r["claim"] for r in records.load_all()] == ["softmax-1L"]  # found there by `list` too
