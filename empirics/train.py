@@ -55,9 +55,11 @@ class Schedule:
     batch_start: int = 256  # prompts per replica per step at the start
     betas: tuple = (0.9, 0.999)  # Adam β₁, β₂
     check_every: int = 10  # steps between stop / progress callbacks
-    # one-layer LSA on a linear target only (else ignored): each step's loss is the query-averaged loss
-    # over every prompt drawn so far (:class:`ContextMoments`), not over the step's batch alone
+    # one-layer LSA on a linear target only: each step's loss is the query-averaged loss over every
+    # prompt drawn so far (:class:`ContextMoments`), not over the step's batch alone
     reuse: bool = False
+    # the schedule to follow instead where ``reuse`` is impossible (None: this one, on fresh batches)
+    fallback: Optional["Schedule"] = None
 
     def __post_init__(self):
         if self.steps < 1:
@@ -283,6 +285,8 @@ def train(
 
 def _train(model, sample, schedule, generator, stop, trace, progress, query) -> TrainResult:
     objective, query = _objective(model, sample, query, schedule.reuse)
+    if schedule.reuse and query != "reused" and schedule.fallback is not None:
+        schedule = schedule.fallback
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     opt = torch.optim.Adam(model.parameters(), lr=schedule.lr, betas=schedule.betas, fused=True)  # one kernel

@@ -203,3 +203,14 @@ def test_reused_training_counts_prompts_and_averages_the_tail():
     assert res.query == "reused" and res.prompts == sum(sched.batch_at(t) for t in range(40))
     assert torch.allclose(res.model.W_Q, res.trace["W_Q"].mean(0), rtol=1e-12, atol=1e-12)
     assert res.losses.shape == (40, R) and (res.losses > 0).all()
+
+
+def test_fallback_schedule_only_where_the_loss_cannot_be_reused():
+    d, n, R = 2, 4, 2
+    fresh = Schedule(steps=7, warmup=1, batch=8, batch_start=8, tail=0)
+    sched = Schedule(steps=3, warmup=1, batch=8, batch_start=8, tail=0, reuse=True, fallback=fresh)
+    lsa = LSA(d, replicas=R, generator=generator(0))
+    res = train(lsa, prompt_sampler(n, d, R), sched, generator=generator(1))
+    assert (res.query, res.steps) == ("reused", 3)
+    res = train(lsa, prompt_sampler(n, d, R, phi="tanh"), sched, generator=generator(1))
+    assert (res.query, res.steps, res.prompts) == ("sampled", 7, 7 * 8)
