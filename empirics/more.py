@@ -67,9 +67,14 @@ def gd_from_beta_loss(p: Prompts, beta, gamma) -> tuple[float, float]:
 
 
 def ols_loss(p: Prompts) -> tuple[float, float]:
-    """(mean, SE) of (y_q − ŵᵀx_q)² for the minimum-norm least-squares ŵ = X⁺y (pseudo-inverse)."""
-    n = p.n
-    w_hat = (torch.linalg.pinv(p.X[:, :n]) @ p.y[:, :n, None])[..., 0]  # (B, d)
+    """(mean, SE) of (y_q − ŵᵀx_q)² for the minimum-norm least-squares ŵ = X⁺y: (XᵀX)⁻¹Xᵀy for
+    n ≥ d, Xᵀ(XXᵀ)⁻¹y for n < d (Cholesky; X has full rank almost surely)."""
+    n, d = p.n, p.X.shape[-1]
+    X, y = p.X[:, :n], p.y[:, :n, None]  # (B, n, d), (B, n, 1)
+    if n >= d:
+        w_hat = torch.cholesky_solve(X.mT @ y, torch.linalg.cholesky(X.mT @ X))[..., 0]  # (B, d)
+    else:
+        w_hat = (X.mT @ torch.cholesky_solve(y, torch.linalg.cholesky(X @ X.mT)))[..., 0]
     return _mean_se((p.y[:, n] - torch.einsum("bd,bd->b", w_hat, p.X[:, n])) ** 2)
 
 

@@ -89,7 +89,12 @@ def targets(d: int, invariant: bool | None = True):
 
 @st.composite
 def settings_for(draw, claim_id: str, max_d: int | None = None, max_n: int | None = None, cond_max: float = 10.0):
-    """A validated Setting satisfying ``claim_id``'s assumptions (M1, M2, M2g, M3)."""
+    """A validated Setting satisfying ``claim_id``'s assumptions (M1, M2, M2g, M3; the claims of
+    shared/CLAIMS_MORE.md via :mod:`iclgd.properties.more_strategies`)."""
+    from .more_strategies import MORE_CLAIMS, settings_more
+
+    if claim_id in MORE_CLAIMS:
+        return draw(settings_more(claim_id, max_d, max_n))
     d = draw(dims(max_d), label="d")
     n = draw(context_lengths(max_n), label="n")
     sigma2 = draw(noise_levels(), label="σ²")

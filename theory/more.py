@@ -129,7 +129,7 @@ def risk_wu(H, psi2, sigma2, M, Gamma):
 # ---- GD-average, OLS ----------------------------------------------------------------------------
 def risk_gd_average(n, d, sigma2):
     """Risk of ŷ = gᵀx_q for x, w ~ N(0, I): σ² + d(d + 1 + σ²)/n."""
-    return sigma2 + d * (d + 1 + sigma2) / (sp.Integer(n) if isinstance(sigma2, sp.Basic) else n)
+    return sigma2 + d * (d + 1 + sigma2) / (sp.sympify(n) if isinstance(sigma2, sp.Basic) else n)
 
 
 def risk_ols(n, d, sigma2):
@@ -139,7 +139,7 @@ def risk_ols(n, d, sigma2):
         return max(d - n, 0)
     if n <= d + 1:
         raise SettingError("n", f"OLS with noise needs n > d + 1 (finite risk); got n={n}, d={d}")
-    return sigma2 * (1 + (sp.Integer(d) if isinstance(sigma2, sp.Basic) else d) / (n - d - 1))
+    return sigma2 * (1 + (sp.sympify(d) if isinstance(sigma2, sp.Basic) else d) / (n - d - 1))
 
 
 # ---- vO-uniform -----------------------------------------------------------------------------------
