@@ -168,7 +168,7 @@ class ContextMoments:
     are linear in s_b: c_b = Gᵀ S_b u = K s_b, K[a, (i, j)] = u_i G_ja + u_j G_ia (i < j), u_i G_ia
     (i = j). So the mean of :func:`query_averaged_loss` over N prompts is, exactly,
 
-        L̂ = tr(Kᵀ Σ K T) − 2 tr(Σ K V) + q + σ²,  T = mean s sᵀ, V = mean s wᵀ, q = mean wᵀ Σ w,
+        L̂ = tr(Kᵀ Σ K T) − 2 tr(K V) + q + σ²,  T = mean s sᵀ, V = mean s (Σw)ᵀ, q = mean wᵀ Σ w,
 
     at a cost per step independent of N: minimising it is training on all N prompts at once (empirical
     risk over a growing sample) instead of on the last batch. Accumulated in float64.
@@ -177,17 +177,26 @@ class ContextMoments:
     def __init__(self, sample: PromptSampler, replicas: int, device, dtype):
         d = sample.d
         D = d + 1
-        self.sigma2, self.dtype = sample.sigma2, dtype
+        self.d, self.sigma2, self.dtype = d, sample.sigma2, dtype
         L = sample.query_chol
-        self.Sigma = (torch.eye(d, device=device, dtype=dtype) if L is None else L @ L.mT)  # (d, d)
+        self.Sigma = None if L is None else (L.double() @ L.double().mT)  # (d, d); None: Σ = I
         self.iu = torch.triu_indices(D, D, device=device)  # (2, U)
-        self.half = torch.where(self.iu[0] == self.iu[1], 0.5, 1.0).to(device=device, dtype=dtype)  # (U,)
         U = self.iu.shape[1]
+        # K = Kf P for Kf[a, (i, j)] = u_i G_ja flattened: P[(i, j), k] = 1 where {i, j} is pair k
+        P = torch.zeros(D, D, U, device=device, dtype=dtype)
+        k = torch.arange(U, device=device)
+        P[self.iu[0], self.iu[1], k] = 1
+        P[self.iu[1], self.iu[0], k] = 1
+        self.P = P.flatten(0, 1)  # (D², U)
         kw = dict(device=device, dtype=torch.float64)
-        self.T = torch.zeros(replicas, U, U, **kw)
-        self.V = torch.zeros(replicas, U, d, **kw)
-        self.q = torch.zeros(replicas, **kw)
+        self.T = torch.zeros(replicas, U, U, **kw)  # mean s sᵀ
+        self.V = torch.zeros(replicas, U, d, **kw)  # mean s (Σw)ᵀ
+        self.q = torch.zeros(replicas, **kw)  # mean wᵀΣw
         self.count = 0
+        self._cast()
+
+    def _cast(self):
+        self.T_, self.Vt_, self.q_ = self.T.to(self.dtype), self.V.mT.to(self.dtype), self.q.to(self.dtype)
 
     def add(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> None:
         """Add prompts X (R, B, n+1, d), y (R, B, n+1) with tasks w (R, B, d) (query rows unread)."""
@@ -195,24 +204,24 @@ class ContextMoments:
         S = Z.mT @ Z / Z.shape[-2]  # (R, B, D, D)
         s = S[..., self.iu[0], self.iu[1]].double()  # (R, B, U)
         w = w.double()
+        Sw = w if self.Sigma is None else w @ self.Sigma  # (R, B, d)
         B, N = s.shape[1], self.count
         self.count = N + B
         a, b = N / self.count, 1.0 / self.count
         self.T.mul_(a).add_(s.mT @ s, alpha=b)
-        self.V.mul_(a).add_(s.mT @ w, alpha=b)
-        self.q.mul_(a).add_(((w @ self.Sigma.double()) * w).sum(-1).sum(-1), alpha=b)
+        self.V.mul_(a).add_(s.mT @ Sw, alpha=b)
+        self.q.mul_(a).add_((Sw * w).sum(-1).sum(-1), alpha=b)
+        self._cast()
 
     def loss(self, model: nn.Module) -> torch.Tensor:
         """L̂ for each replica (R,), differentiable in the model's weights."""
         u = (model.W_V.mT @ model.h.unsqueeze(-1)).squeeze(-1)  # (R, D)
-        G = (model.W_K.mT @ model.W_Q)[..., : model.d]  # (R, D, d)
-        Kf = u[:, None, :, None] * G.mT[:, :, None, :]  # (R, d, D, D): u_i G_ja
-        K = (Kf + Kf.mT)[..., self.iu[0], self.iu[1]] * self.half  # (R, d, U)
-        SK = self.Sigma @ K  # (R, d, U)
-        T, V = self.T.to(self.dtype), self.V.to(self.dtype)
-        quad = ((SK @ T) * K).sum((-2, -1))
-        cross = (SK * V.mT).sum((-2, -1))
-        return quad - 2 * cross + self.q.to(self.dtype) + self.sigma2
+        G = (model.W_K.mT @ model.W_Q)[..., : self.d]  # (R, D, d)
+        K = (G.mT.unsqueeze(-2) * u[:, None, :, None]).flatten(-2) @ self.P  # (R, d, U)
+        SK = K if self.Sigma is None else self.Sigma.to(K) @ K  # (R, d, U)
+        quad = ((SK @ self.T_) * K).sum((-2, -1))  # tr(Kᵀ Σ K T)
+        cross = (K * self.Vt_).sum((-2, -1))  # tr(K V), V = mean s (Σw)ᵀ
+        return quad - 2 * cross + self.q_ + self.sigma2
 
 
 def _objective(model: nn.Module, sample, query: str, reuse: bool = False):
