@@ -112,3 +112,11 @@ def newton_transformer(X: torch.Tensor, alpha: float, k: int) -> torch.Tensor:
     for _ in range(k):
         H = H @ skip - attention(H, Pu @ Pu.T, Pu, Px, 1.0)
     return H[..., d:]
+
+
+def paired_gamma_losses(p: Prompts, gamma_a, gamma_b) -> tuple[float, float]:
+    """(mean, SE) of the paired difference (y_q − gᵀΓ_a x_q)² − (y_q − gᵀΓ_b x_q)² on the same prompts."""
+    n = p.n
+    g = torch.einsum("bi,bia->ba", p.y[:, :n], p.X[:, :n]) / n  # (B, d)
+    err = [p.y[:, n] - torch.einsum("ba,ac,bc->b", g, torch.as_tensor(G).to(g), p.X[:, n]) for G in (gamma_a, gamma_b)]
+    return _mean_se(err[0] ** 2 - err[1] ** 2)

@@ -210,3 +210,162 @@ def sheet_wu_risk_general_gamma(s: Setting, Gamma: np.ndarray) -> tuple[float, f
     stated = T.risk_wu(H, psi2, s.sigma2_exact, T.test_length(s), Ge)
     derived = D.risk_at_length_exact(H, psi2 * sp.eye(s.d), T.test_length(s), s.sigma2_exact, Ge)
     return float(stated), float(derived)
+
+
+# ---- 5. refutations: a dropped assumption, found exactly, confirmed by Monte Carlo ---------------
+REFUTE_WHY = "exact: the claim's formula applied outside its assumption vs the exact derivation (relative 1e-9)"
+
+
+def _emit(log: bool, claim_id, quantity, predicted, measured, tolerance, reason, setting, error) -> Check:
+    """A refutation Check, logged for the harness only when ``log`` (a search's trials are not evidence)."""
+    if log:
+        return check(claim_id, quantity, predicted, measured, tolerance, reason, setting, error=error, expect="refute")
+    return Check(claim_id, quantity, np.asarray(predicted, float).tolist(), np.asarray(measured, float).tolist(),
+                 float(error), float(tolerance), reason, setting, "refute")
+
+
+def refutation_exact(claim_id: str, s: Setting, log: bool = True, **kw) -> Check:
+    """The over-generalisation of ``claim_id`` (one dropped assumption), held against the derivation
+    on ``s`` (a Setting *outside* the claim's assumptions); expect="refute". ``log=False`` for the
+    trials of a search (only the minimal counterexample is logged)."""
+
+    def _refute(cid, quantity, predicted, measured, s, **extra):
+        p, m = np.asarray(predicted, float), np.asarray(measured, float)
+        return _emit(log, cid, quantity, p, m, _rel_tol(m), REFUTE_WHY, _where(s, **extra), float(np.abs(p - m).max()))
+
+    if claim_id == "ZFB":  # drop σ² = 0: Γ_Z is no longer the optimum
+        G = D.optimum_exact(s.Sigma_exact, sp.eye(s.d), s.n, s.sigma2_exact)
+        return _refute("ZFB", "Γ_Z is the optimum with label noise too", T.gamma_zfb(s.Sigma, s.n), _f(G), s)
+    if claim_id == "ZFB-length":  # drop σ² = 0: the length formula ignores the noise
+        G = T.gamma_zfb(s.Sigma_exact, s.n)
+        L = D.risk_at_length_exact(s.Sigma_exact, sp.eye(s.d), T.test_length(s), s.sigma2_exact, G)
+        return _refute("ZFB-length", "test-length risk formula with label noise", float(
+            T.risk_zfb_length(s.Sigma, s.n, T.test_length(s))), float(L), s)
+    if claim_id == "Wu-length":  # the sheet's R_M read in the project's convention ŷ = gᵀΓx_q
+        stated, derived = sheet_wu_risk_general_gamma(s, kw["gamma"])
+        return _refute("Wu-length", "sheet's R_M(Γ) for ŷ = gᵀΓx_q, non-symmetric Γ", stated, derived, s,
+                       gamma=np.asarray(kw["gamma"]).tolist())
+    if claim_id == "GD-average":  # drop x ~ N(0, I)
+        L = D.risk_at_length_exact(s.Sigma_exact, sp.eye(s.d), s.n, s.sigma2_exact, sp.eye(s.d))
+        return _refute("GD-average", "averaging risk for x ~ N(0, Σ), Σ ≠ I",
+                       float(T.risk_gd_average(s.n, s.d, s.sigma2)), float(L), s)
+    if claim_id == "OLS":  # drop w ~ N(0, I): prior ψ² I (noiseless, n < d)
+        noiseless, _ = D.derive_ols(exact(s.prior_scale))
+        return _refute("OLS", "noiseless OLS risk d − n for w ~ N(0, ψ² I)", float(T.risk_ols(s.n, s.d, 0)),
+                       float(noiseless.subs({d_sym: s.d, n_sym: s.n})), s)
+    if claim_id == "vO-uniform":  # the Gaussian (Isserlis) step at the same covariance
+        a = exact(uniform_half_width(s.x_dist))
+        mom = D.uniform_moments_exact(s.d, s.n, a, s.sigma2_exact)
+        eta_star = (mom.E_gg.inv() * mom.E_gw)[0, 0]
+        return _refute("vO-uniform", "the Gaussian step n/(s²(n+d+1) + σ²) at covariance s² I", gaussian_step(s),
+                       float(eta_star), s)
+    if claim_id == "Fu-Newton":  # drop ‖I − αS²‖ < 1: the iteration diverges
+        S = torch.as_tensor(s.Sigma)
+        alpha = kw["alpha"]
+        E0, Ek = (float(torch.linalg.matrix_norm(torch.eye(s.d, dtype=S.dtype) - S @ emp.newton_reference(S, alpha, j),
+                                                 ord=2)) for j in (0, s.n))
+        return _emit(log, "Fu-Newton", "‖I − S M_k‖₂ ≤ ‖I − S M₀‖₂ (convergence) with ‖I − αS²‖ ≥ 1", E0, Ek,
+                     1e-9 * E0, "float64 iterates; convergence would shrink the residual", _where(s, alpha=alpha),
+                     max(0.0, Ek - E0))
+    if claim_id == "M2m":  # "β does not matter": the Γ-class loss with β vs the centred M2g loss
+        beta = sp.Matrix([exact(v) for v in T.m2m_beta(s)])
+        _, L_gamma, L_beta, _ = D.m2m_exact(s.Sigma_exact, s.Sigma_w_exact, beta, s.n, s.sigma2_exact)
+        return _refute("M2m", "best Γ-predictor loss independent of β", float(L_beta), float(L_gamma), s)
+    raise ValueError(f"claim_id: no refutation for {claim_id!r}")
+
+
+def gaussian_step(s: Setting) -> float:
+    """M1's step for x ~ N(0, s² I) (whitening: η = n / (s²(n + d + 1) + σ²))."""
+    var = uniform_half_width(s.x_dist) ** 2 / 3
+    return s.n / (var * (s.n + s.d + 1) + s.sigma2)
+
+
+def refutation_mc(claim_id: str, s: Setting, seed: int, n_prompts: int = 40_000, **kw) -> Check:
+    """Independent Monte Carlo confirmation of :func:`refutation_exact`'s counterexample (expect="refute")."""
+    gen = generator(seed)
+    why = f"z = {Z_MC:.2f} × SE of the Monte Carlo mean, N = {n_prompts}"
+    where = _where(s, seed=seed, n_prompts=n_prompts)
+    if claim_id in ("ZFB", "vO-uniform"):  # paired: the claimed predictor loses to the derived optimum
+        if claim_id == "ZFB":
+            claimed = T.gamma_zfb(s.Sigma, s.n)
+            best = _f(D.optimum_exact(s.Sigma_exact, sp.eye(s.d), s.n, s.sigma2_exact))
+            p = emp.sample_general(n_prompts, s.n, s.d, generator=gen, Sigma=s.Sigma, sigma2=s.sigma2)
+        else:
+            claimed = gaussian_step(s) * np.eye(s.d)
+            best = get_claim("vO-uniform").predict(s, exact=False).gamma
+            p = emp.sample_general(n_prompts, s.n, s.d, generator=gen, x_uniform=uniform_half_width(s.x_dist),
+                                   sigma2=s.sigma2)
+        diff, se = emp.paired_gamma_losses(p, claimed, best)
+        return check(claim_id, "claimed optimum's risk − derived optimum's risk = 0 (paired Monte Carlo)", 0.0, diff,
+                     Z_MC * se, why + " (paired difference)", where, error=abs(diff), expect="refute")
+    if claim_id == "ZFB-length":
+        noiseless = s.replace(sigma2=0.0)
+        law = dict(sampler_kwargs("ZFB-length", noiseless), sigma2=s.sigma2)
+        return mc_checks("ZFB-length", noiseless, seed, n_prompts=n_prompts, law=law, expect="refute")[0]
+    if claim_id == "GD-average":
+        iso = Setting(s.d, s.n, s.sigma2)
+        return mc_checks("GD-average", iso, seed, n_prompts=n_prompts, law=dict(Sigma=s.Sigma, sigma2=s.sigma2, length=s.n),
+                         expect="refute")[0]
+    if claim_id == "OLS":
+        base = Setting(s.d, s.n, s.sigma2)
+        return mc_checks("OLS", base, seed, n_prompts=n_prompts,
+                         law=dict(Sigma_w=s.prior_scale * np.eye(s.d), sigma2=s.sigma2, length=s.n), expect="refute")[0]
+    if claim_id == "Wu-length":
+        G = np.asarray(kw["gamma"], float)
+        stated, _ = sheet_wu_risk_general_gamma(s, G)
+        law = sampler_kwargs("Wu-length", s)
+        p = emp.sample_general(n_prompts, law.pop("length"), s.d, generator=gen, **law)
+        mean, se = emp.gamma_loss(p, torch.as_tensor(G))
+        return check("Wu-length", "sheet's R_M(Γ) vs Monte Carlo risk of gᵀΓx_q", stated, mean, Z_MC * se, why,
+                     {**where, "gamma": G.tolist()}, expect="refute")
+    if claim_id == "M2m":
+        G, L_gamma, _ = T.gamma_loss_m2m(s.Sigma, s.Sigma_w, T.m2m_beta(s), s.n, s.sigma2)
+        _, L0 = T.gamma_loss_m2g(s.Sigma, s.Sigma_w, s.n, s.sigma2)
+        law = sampler_kwargs("M2m", s)
+        p = emp.sample_general(n_prompts, law.pop("length"), s.d, generator=gen, **law)
+        mean, se = emp.gamma_loss(p, torch.as_tensor(G))
+        return check("M2m", "best Γ-predictor's Monte Carlo risk under β vs the β = 0 optimum L*", L0, mean, Z_MC * se,
+                     why, where, expect="refute")
+    raise ValueError(f"claim_id: no Monte Carlo refutation for {claim_id!r}")
+
+
+def _loss_numeric(Sigma, Sigma_w, n, sigma2, Gamma) -> float:
+    """L_n(Γ) from the engine's moment expressions evaluated in float64 (theory.derivation)."""
+    from iclgd.theory.derivation import derived_moments_numeric
+
+    E_gg, E_gw = derived_moments_numeric(Sigma, Sigma_w, n, sigma2)
+    return float(sigma2 + np.trace(Sigma @ Sigma_w) - 2 * np.trace(Sigma @ Gamma.T @ E_gw)
+                 + np.trace(Sigma @ Gamma.T @ E_gg @ Gamma))
+
+
+def refutation_gap(claim_id: str, s: Setting, **kw) -> float:
+    """Float64 relative discrepancy of :func:`refutation_exact` (for the trials of a search: cheap,
+    from the engine's moment expressions; the minimal counterexample is then checked exactly).
+    Searches accept gaps > 1e-6, far above float64 rounding (≲ 1e-12) and far below the effects."""
+    I = np.eye(s.d)
+    if claim_id == "ZFB":
+        from iclgd.theory.derivation import derived_moments_numeric
+
+        E_gg, E_gw = derived_moments_numeric(s.Sigma, I, s.n, s.sigma2)
+        G = np.linalg.solve(E_gg, E_gw)
+        return float(np.abs(T.gamma_zfb(s.Sigma, s.n) - G).max() / np.abs(G).max())
+    if claim_id == "ZFB-length":
+        M = T.test_length(s)
+        L = _loss_numeric(s.Sigma, I, M, s.sigma2, T.gamma_zfb(s.Sigma, s.n))
+        return abs(float(T.risk_zfb_length(s.Sigma, s.n, M)) - L) / L
+    if claim_id == "Wu-length":
+        G = np.asarray(kw["gamma"], float)
+        psi2 = T.prior_psi2(s)
+        L = _loss_numeric(s.Sigma, psi2 * I, T.test_length(s), s.sigma2, G)
+        return abs(float(T.risk_wu(s.Sigma, psi2, s.sigma2, T.test_length(s), G)) - L) / max(1.0, abs(L))
+    if claim_id == "GD-average":
+        L = _loss_numeric(s.Sigma, I, s.n, s.sigma2, I)
+        return abs(float(T.risk_gd_average(s.n, s.d, s.sigma2)) - L) / L
+    if claim_id == "M2m":
+        G, _, _ = T.gamma_loss_m2m(s.Sigma, s.Sigma_w, T.m2m_beta(s), s.n, s.sigma2)
+        from iclgd.theory.more_derivation import m2m_loss_numeric
+
+        L_gamma, _ = m2m_loss_numeric(s.Sigma, s.Sigma_w, T.m2m_beta(s), s.n, s.sigma2, G)
+        _, L0 = T.gamma_loss_m2g(s.Sigma, s.Sigma_w, s.n, s.sigma2)
+        return abs(L_gamma - L0) / L0
+    return math.inf if not refutation_exact(claim_id, s, log=False, **kw).holds else 0.0

@@ -137,14 +137,14 @@ def inverse_chi2_mean() -> sp.Expr:
 
 
 @lru_cache(maxsize=None)
-def derive_ols() -> tuple[sp.Expr, sp.Expr]:
-    """(noiseless risk for n < d, noisy risk for n > d + 1), d and n symbolic.
+def derive_ols(psi2=1) -> tuple[sp.Expr, sp.Expr]:
+    """(noiseless risk for n < d, noisy risk for n > d + 1), d and n symbolic, w ~ N(0, ψ² I).
 
     Noiseless, n < d: ŵ = X⁺Xw = P w with P the projection on the row space of X (rank n,
-    independent of w), so the risk is E‖(I − P)w‖² = tr(I − P) = d − n. With noise: ŵ − w =
-    (XᵀX)⁻¹Xᵀε, risk σ² + σ² tr E[(XᵀX)⁻¹] = σ²(1 + d·E[1/χ²_{n−d+1}])."""
+    independent of w), so the risk is E‖(I − P)w‖² = ψ² tr(I − P) = ψ²(d − n). With noise: ŵ − w =
+    (XᵀX)⁻¹Xᵀε (w drops out), risk σ² + σ² tr E[(XᵀX)⁻¹] = σ²(1 + d·E[1/χ²_{n−d+1}])."""
     d, n = d_sym, n_sym
-    noiseless = d - n  # tr(I_d) − rank P
+    noiseless = psi2 * (d - n)  # ψ² (tr(I_d) − rank P)
     mean, k = inverse_chi2_mean()
     return noiseless, sp.simplify(s2_sym * (1 + d * mean.subs(k, n - d + 1)))
 
