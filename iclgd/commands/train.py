@@ -118,16 +118,14 @@ def run(args) -> int:
     device = _device(args.device)
     _law_checks(claim, setting, args.dtype)
     plan = plan_for("cli", args.model, args.layers)
-    sched = plan.schedule
-    if args.steps is not None:
-        sched = replace(sched, steps=args.steps, warmup=min(sched.warmup, max(args.steps // 10, 1)))
-    if args.batch is not None:
-        sched = replace(sched, batch=args.batch, batch_start=min(sched.batch_start, args.batch))
+    sched = _budget(plan.schedule, args.steps, args.batch)
     plan = replace(plan, schedule=sched, replicas=args.replicas or plan.replicas)
-    flags = {"--batch": (sched.batch, 1024), "--replicas": (plan.replicas, 8), "--n": (setting.n, 20),
-             "--d": (setting.d, 5), "--layers": (args.layers, 1), "--steps": (sched.steps, 800)}
     itemsize = 4 if args.dtype == "float32" else 8
-    needs = memory_needs(plan, setting.n, setting.d, args.layers, args.model, itemsize, flags)
+    needs = []
+    for s in filter(None, (sched, getattr(sched, "fallback", None))):  # the trainer may follow either
+        flags = {"--batch": (s.batch, 1024), "--replicas": (plan.replicas, 8), "--n": (setting.n, 20),
+                 "--d": (setting.d, 5), "--layers": (args.layers, 1), "--steps": (s.steps, 800)}
+        needs += memory_needs(replace(plan, schedule=s), setting.n, setting.d, args.layers, args.model, itemsize, flags)
     preflight(needs, device)
     if device.type == "cuda":  # the evaluation's float64 copies live on the host
         preflight(needs[1:2])
@@ -147,7 +145,7 @@ def run(args) -> int:
         _map_back(out, setting, a, ab)
     out["checks"] = [c.to_json() for c in checks]
     out["holds"] = all(c.holds for c in checks if c.expect == "hold" and not c.inconclusive)
-    out, unavailable = finite_output(out, _REASONS)
+    out, unavailable = finite_output(out, _reasons(out))
     if unavailable:
         out["unavailable"] = unavailable
     if args.json:
@@ -157,12 +155,31 @@ def run(args) -> int:
     return 0
 
 
-_REASONS = {
-    "tolerance": "no noise-floor tolerance: no Γ read-off (softmax or L layers) or fewer than 2 replicas in the basin",
-    "noise_floor": "fewer than 2 replicas in the lowest basin: no between-replica noise floor",
-    "rel_error": "no Γ to compare (the read-off gave no finite value)",
-    "loss": "no replica reached the optimum's basin: the basin's mean loss is undefined (see trapped_losses)",
-}
+def _budget(sched, steps, batch):
+    """The schedule with the user's --steps/--batch, applied to its fallback schedule too (the budget
+    the user gave is the budget, whichever schedule the trainer follows)."""
+    if steps is not None:
+        sched = replace(sched, steps=steps, warmup=min(sched.warmup, max(steps // 10, 1)))
+    if batch is not None:
+        sched = replace(sched, batch=batch, batch_start=min(sched.batch_start, batch))
+    fallback = getattr(sched, "fallback", None)
+    return replace(sched, fallback=_budget(fallback, steps, batch)) if fallback is not None else sched
+
+
+def _reasons(out: dict) -> dict:
+    """Why each top-level quantity may be unavailable; a Γ tolerance from fewer than 2 basin replicas
+    (a Student t with no degrees of freedom) is removed here, not printed as 0."""
+    k, R = len(out["basin"]), out["replicas"]
+    if out["model"] != "lsa":
+        floor = f"no Γ read-off for {out['model']}: Γ is a least-squares fit of the output, with no replica noise floor"
+    else:
+        floor = (f"{k} of {R} replicas in the lowest basin: a between-replica noise floor needs 2 "
+                 f"(Student t with {max(k - 1, 0)} degrees of freedom)")
+        if k < 2:
+            out["tolerance"] = out["noise_floor"] = math.nan
+    return {"tolerance": floor, "noise_floor": floor,
+            "rel_error": "no Γ to compare (the read-off gave no finite value)",
+            "loss": "no replica reached the optimum's basin: the basin's mean loss is undefined (see trapped_losses)"}
 
 
 def _guard(c, sched):
