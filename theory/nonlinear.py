@@ -176,3 +176,90 @@ M3 = register(Claim(
     distribution_fn=_dist_m3,
     validate_fn=lambda s: _validate_m3(s, strict=True),
 ))
+
+
+# ---- an independent route to M3's moments (for the optimality check) ---------------------------
+# The prediction's moments (above) condition on w and use Stein/Hermite integrals of φ over one
+# Gaussian. This route shares no code with them: it conditions on x (and a second point x'),
+# integrates the weights w out in closed form through the family's kernel
+#   k(x, x') = E_w φ(wᵀx) φ(wᵀx'),  m_φ(x) = E_w φ(wᵀx),  w ~ N(0, I)
+# (linear: xᵀx'; ReLU: the degree-1 arc-cosine kernel ρρ'(√(1−c²) + (π − arccos c) c)/(2π),
+# Cho & Saul 2009, with m_φ = ρ/√(2π)), then integrates |x|² ~ χ²_d by generalised Gauss–Laguerre and
+# the cosine c between x and x' by Gauss–Legendre in the angle. For f = m^{-½} Σ_k φ(w_kᵀx):
+#   E f² = E_x κ(x),  ν = tr Q = E_x κ(x) |x|²,  κ(x) = k(x, x) + (m − 1) m_φ(x)²,
+#   μ = tr P = E_{x,x'} [k(x, x') + (m − 1) m_φ(x) m_φ(x')] xᵀx'      (P = E_{x,x'} E_w[f(x) f(x')] x x'ᵀ).
+# tanh has no closed kernel: κ(ρ) = E_t tanh(ρt)² and μ = E_r (E_t tanh(rt) t)² with r = |w| ~ χ_d (the
+# projection of x on w, without Stein's lemma), by Gauss–Legendre in the radius and in |t|.
+def _gen_laguerre(alpha: float, K: int):
+    """Nodes and probability weights of Gamma(α + 1, 1) (Golub–Welsch on the Laguerre recurrence)."""
+    k = np.arange(K)
+    J = np.diag(2 * k + alpha + 1.0) + np.diag(np.sqrt(k[1:] * (k[1:] + alpha)), 1) + np.diag(np.sqrt(k[1:] * (k[1:] + alpha)), -1)
+    u, V = np.linalg.eigh(J)
+    return u, V[0] ** 2
+
+
+def _cosine_rule(d: int, K: int):
+    """Nodes and probability weights of the cosine between two independent uniform directions in R^d
+    (density ∝ sin^{d−2}θ on [0, π]; d = 1: c = ±1 with probability ½ each)."""
+    if d == 1:
+        return np.array([-1.0, 1.0]), np.array([0.5, 0.5])
+    x, w = np.polynomial.legendre.leggauss(K)
+    theta = (x + 1) * np.pi / 2
+    w = w * np.sin(theta) ** (d - 2)
+    return np.cos(theta), w / w.sum()
+
+
+def _radial_rule(d: int, K: int):
+    """Nodes and probability weights of |x| ~ χ_d on [0, √d + 9] (Gauss–Legendre; the tail beyond
+    has mass < e^{-40})."""
+    R = np.sqrt(d) + 9.0
+    x, w = np.polynomial.legendre.leggauss(K)
+    r = (x + 1) * R / 2
+    w = w * np.exp((d - 1) * np.log(r) - r * r / 2)
+    return r, w / w.sum()
+
+
+def _half_normal_rule(K: int):
+    """Nodes and weights of t ~ N(0, 1) folded to |t| on [0, 8] (for even integrands; mass beyond < e^{-32})."""
+    x, w = np.polynomial.legendre.leggauss(K)
+    t = (x + 1) * 4
+    w = w * np.exp(-t * t / 2)
+    return t, w / w.sum()
+
+
+def _moments_rule(kind: str, m: int, d: int, K: int) -> np.ndarray:
+    if kind == "tanh":  # integrands even in t: fold t to |t|
+        rho, wr = _radial_rule(d, K)  # |x| ~ χ_d (and r = |w| ~ χ_d)
+        t, wt = _half_normal_rule(K)
+        T = np.tanh(np.outer(rho, t))  # (K, K)
+        kappa = T**2 @ wt  # E_t tanh(ρt)²
+        b = T @ (wt * t)  # E_t tanh(rt) t
+        return np.array([wr @ b**2, wr @ (kappa * rho**2), wr @ kappa])
+    u, wu = _gen_laguerre(d / 2 - 1, K)
+    rho2 = 2 * u  # |x|² ~ χ²_d, (K,)
+    c, wc = _cosine_rule(d, K)
+    E_rho2 = wu @ rho2  # E|x|²
+    if kind == "linear":  # k = ρρ'c, m_φ = 0
+        return np.array([E_rho2**2 * (wc @ c**2), wu @ rho2**2, E_rho2])
+    # ReLU: κ = ρ²/2 + (m − 1) ρ²/(2π); μ = E ρ²ρ'² c (√(1−c²) + (π − arccos c) c)/(2π) + (m − 1) E ρ²ρ'² c/(2π)
+    kernel = (np.sqrt(np.clip(1 - c**2, 0, None)) + (np.pi - np.arccos(np.clip(c, -1, 1))) * c) / (2 * np.pi)
+    mu = E_rho2**2 * (wc @ (c * kernel) + (m - 1) * (wc @ c) / (2 * np.pi))
+    kap = (0.5 + (m - 1) / (2 * np.pi)) * rho2
+    return np.array([mu, wu @ (kap * rho2), wu @ kap])
+
+
+@lru_cache(maxsize=None)
+def moments_by_quadrature(target: Target, d: int) -> tuple[float, float, float, float]:
+    """(μ = tr P, ν = tr Q, E f², error) of a rotation-invariant family by the x-conditioned route
+    above. Error: 10 × |I_K − I_2K| + 1e-13 × |I| (rounding). K = 16 for linear and ReLU, whose
+    integrands are polynomial in |x|² and, in c, polynomial up to odd parts that the symmetric angle
+    rule integrates to 0 (so only rounding remains); K = 150 radial and |t| nodes for tanh, where the
+    rules converge geometrically, so the difference bounds the finer rule's error (+ 1e-15 for the
+    truncated tails)."""
+    if not target.rotation_invariant:
+        raise SettingError("target", f"{target.spec()}: the quadrature route assumes w ~ N(0, I)")
+    kind = {"linear": "linear", "tanh": "tanh"}.get(target.kind, "relu")
+    K = 150 if kind == "tanh" else 32
+    coarse, fine = _moments_rule(kind, target.m, d, K), _moments_rule(kind, target.m, d, 2 * K)
+    err = 10 * float(np.abs(fine - coarse).max()) + 1e-13 * float(np.abs(fine).max()) + (1e-15 if kind == "tanh" else 0)
+    return (*map(float, fine), err)
