@@ -9,6 +9,7 @@ replicates each, and reports p̂, its exact (Clopper–Pearson) 95 % upper bound
 check's and the run's false-alarm rate that follows. Seeds start at 10⁹, away from test seeds.
 
     python scripts/false_alarm.py [--json] [--reps R] [--families relaxation,general,loss] [--corners 3]
+    python scripts/false_alarm.py --power FITS [--json]      # the power table instead (README, "Power")
 """
 from __future__ import annotations
 
@@ -117,6 +118,58 @@ def measure(corner, reps: int, progress) -> list[dict]:
     return rows
 
 
+# ---- power: the smallest relative perturbation ε of a closed form (Γ*, η, L* × (1 + ε)) refuted ----
+EPS = (1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 3e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5)
+POWER_SETTINGS = [
+    ("M1", Setting(1, 1, 0.0)), ("M1", Setting(2, 4, 0.5)), ("M1", Setting(3, 12, 0.0)),
+    ("M2", Setting(3, 1, 0.0, cov=SIGMA3)), ("M2", Setting(2, 6, 0.5, cov=SIGMA2)),
+    ("M2g", Setting(2, 1, 0.0, cov=SIGMA2, cov_w=[[1.0, 0.0], [0.0, 5.0]])), ("M2g", Setting(3, 8, 1.0, cov=SIGMA3, cov_w=[[2.0, 0, 0], [0, 1.0, 0], [0, 0, 0.5]])),
+    ("M3", Setting(1, 1, 0.0, target="relu")), ("M3", Setting(3, 8, 0.5, target="tanh")), ("M3", Setting(2, 4, 0.0, target="relu-sum:3")),
+]
+
+
+def power(fits: int, progress) -> list[dict]:
+    """Per setting: the smallest ε of EPS that the exact family refutes (deterministic), and the ε at
+    which each Monte Carlo family refutes with probability ≥ 0.9 under the replicate rule
+    (single-replicate detection rate p₁(ε) over ``fits`` null fits, shifted exactly: Γ̂ does not
+    depend on the claimed Γ; power ≈ p₁^REPLICATES)."""
+    import os
+
+    from iclgd.empirics import relaxation
+    from iclgd.empirics.sampling import generator, sample_prompts
+
+    out = []
+    for i, (claim, s) in enumerate(POWER_SETTINGS):
+        row = dict(claim=claim, setting=s.to_json())
+        exact = None
+        for eps in EPS:
+            os.environ["ICLGD_PERTURB"] = f"{claim}:{eps}"
+            try:
+                if not all(c.holds for c in cf.optimality_checks(claim, s, np.eye(s.d) * 0.1)):
+                    exact = eps
+                    break
+            finally:
+                del os.environ["ICLGD_PERTURB"]
+        row["exact"] = exact
+        pred = cf.get_claim(claim).predict(s, exact=False)
+        zc = cf.relaxation_z_crit(s.d)
+        hits = {e: [0, 0] for e in EPS}  # ε -> [relaxation detections, loss detections]
+        for f in range(fits):
+            fit, _, _ = cf.relaxation_fit(claim, s, 2 * 10**9 + f, gamma=pred.gamma)
+            G, SE = fit.gamma.cpu().numpy(), fit.gamma_se.cpu().numpy()
+            p = sample_prompts(100_000, s.n, s.d, generator=generator(3 * 10**9 + f), **cf.sampler_args(claim, s))
+            for e in EPS:
+                hits[e][0] += float(np.abs((G - (1 + e) * pred.gamma) / SE).max()) > zc
+                mean, se = relaxation.mc_loss(p, torch.as_tensor((1 + e) * pred.gamma))
+                hits[e][1] += max(0.0, abs(mean - (1 + e) * pred.loss) - pred.error) / se > cf.LOSS_Z
+            progress(f + 1, fits, i)
+        for k, name in enumerate(("relaxation", "loss")):
+            ok = [e for e in EPS if (hits[e][k] / fits) ** cf.REPLICATES >= 0.9]
+            row[name] = ok[0] if ok else None
+        out.append(row)
+    return out
+
+
 def _row(r: dict) -> str:
     st = r["setting"]
     return (f"{r['family']:10} {r['claim']:4} {st['d']:>2} {st['n']:>2} {st['sigma2']:>4} {st['target'][:22]:22} "
@@ -130,17 +183,40 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=600, help="independent replicates per corner (default 600)")
     ap.add_argument("--families", default="relaxation,general,loss", help="comma-separated subset")
     ap.add_argument("--corners", type=int, default=None, help="only the first N corners of each family")
+    ap.add_argument("--only", default="", help="only these corners (comma-separated indices into CORNERS)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a shared machine)")
+    ap.add_argument("--power", type=int, default=0, metavar="FITS",
+                    help="instead: the power table (smallest refuted perturbation per family), FITS null fits per setting")
     a = ap.parse_args(argv)
     if a.reps < 1:
         print("--reps: must be >= 1", file=sys.stderr)
         return 2
     torch.set_num_threads(a.threads)
+    tty = sys.stderr.isatty()
+    if a.power:
+        def progress(f, F, i):
+            if tty:
+                print(f"\rpower: setting {i + 1}/{len(POWER_SETTINGS)}, fit {f}/{F}", end="", file=sys.stderr, flush=True)
+
+        rows = power(a.power, progress)
+        if tty:
+            print(file=sys.stderr)
+        if a.json:
+            print(json.dumps(dict(power=rows, eps_grid=EPS, replicates=cf.REPLICATES), indent=1))
+        else:
+            print(f"{'claim':4} {'d':>2} {'n':>2} {'σ²':>4} {'target':12} {'exact':>8} {'relaxation':>10} {'loss':>8}")
+            for r in rows:
+                st = r["setting"]
+                print(f"{r['claim']:4} {st['d']:>2} {st['n']:>2} {st['sigma2']:>4} {st['target'][:12]:12} "
+                      + " ".join(f"{'>0.5' if r[k] is None else f'{r[k]:g}':>{w}}" for k, w in
+                                 (("exact", 8), ("relaxation", 10), ("loss", 8))))
+        return 0
     fams = a.families.split(",")
     corners = [c for c in CORNERS if c[0] in fams]
     if a.corners is not None:
         corners = [c for f in fams for c in [c for c in corners if c[0] == f][: a.corners]]
-    tty = sys.stderr.isatty()
+    if a.only:
+        corners = [CORNERS[int(i)] for i in a.only.split(",")]
     header = (f"{'family':10} {'claim':4} {'d':>2} {'n':>2} {'σ²':>4} {'target':22} {'check':16} {'R':>5} "
               f"{'crit':>5} {'x':>3} {'p̂':>8} {'p95':>8} {'p95^k':>8} {'old crit':>8} {'old x':>5} {'max':>6}")
     if not a.json:
