@@ -160,3 +160,31 @@ def test_m3_tanh_quadrature_prediction_agrees_with_monte_carlo(d, n, sigma2, see
               "max |z| over entries, HC3 standard errors; 6 SE, union bound < 2e-8",
               dict(d=d, n=n, sigma2=sigma2, target="tanh", seed=seed), error=float(z.max()))
     assert c.holds, c.summary()
+
+
+@pytest.mark.parametrize("command, flag, stated", [
+    ("predict", "--d", "integer in [1, 1024]"), ("predict", "--sigma2", "finite, in [0, 1e+300]"),
+    ("train", "--seed", "integer in [0, 2**63-1]"), ("train", "--layers", "integer in [1, 64]"),
+    ("train", "--target-error", "finite, in (0, 1]"), ("probe", "--shots", "integer in [2, 64]"),
+    ("probe", "--level", "finite, in (0, 1)"),
+])
+def test_help_states_the_range_of_each_numeric_flag(capsys, command, flag, stated):
+    rc, out, _ = run_cli(capsys, command, "--help")
+    text = " ".join(out.split())
+    assert rc == 0 and flag in text and stated in text, text
+
+
+def test_predict_human_output_shows_tiny_and_huge_values(capsys):
+    """η = 3e-300 is printed as such (it used to print Γ* = +0.000000), L* = 1e300 is finite."""
+    rc, out, _ = run_cli(capsys, "predict", "--d", "2", "--n", "3", "--sigma2", "1e300")
+    assert rc == 0 and "+3e-300" in out and "L* = 1e+300" in out and "inf" not in out.lower()
+
+
+def test_predict_extreme_scale_is_scale_free_and_exact_where_small(capsys):
+    """M2 at Σ = 1e300·diag(1, 2): Γ* = η Σ⁻¹ to the last bits, η and the exact values unchanged."""
+    rc, out, _ = run_cli(capsys, "predict", "--claim", "M2", "--d", "2", "--n", "3",
+                         "--cov", "[[1e300,0],[0,2e300]]", "--json")
+    o = json.loads(out)
+    assert rc == 0 and o["eta"] == pytest.approx(0.5) and o["exact"]["eta"] == "1/2"
+    np.testing.assert_allclose(o["gamma"], [[0.5e-300, 0], [0, 0.25e-300]], rtol=1e-15)
+    assert o["rescaled"]["cov_divided_by"] == 2.0 ** round(np.log2(np.sqrt(2) * 1e300))

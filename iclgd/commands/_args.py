@@ -28,7 +28,7 @@ SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed; 
 D_MAX = 1024  # covariate dimension: float64 closed forms, d×d SymPy moments (M3) and JSON of d² entries
 N_MAX = 10**9  # context length: exact in float64 with room (n + d + 1 + σ² stays far from 2^53)
 SIGMA2_MAX = 1e300  # label noise: d(d + 1 + σ²) and d σ² in the closed forms stay below float64's 1.8e308
-CLAIMS = "M1, M2, M2g, M3"
+CLAIMS = "M1, M2, M2g, M3; `iclgd claims` lists all"
 
 
 def _fmt(v) -> str:
@@ -188,14 +188,47 @@ def parse_matrix(param: str, text, d: int):
 
 
 def setting_from_args(args) -> Setting:
-    return Setting(
+    from iclgd.theory.more import reject_unused_fields
+
+    s = Setting(
         d=args.d,
         n=args.n,
         sigma2=args.sigma2,
         cov=parse_matrix("--cov", args.cov, args.d),
         cov_w=parse_matrix("--cov-w", args.cov_w, args.d),
         target=args.target,
+        test_n=getattr(args, "test_n", None),
+        prior_scale=getattr(args, "prior_scale", None),
+        x_dist=getattr(args, "x_dist", None) or "gaussian",
+        mean=parse_vector("--mean", getattr(args, "mean", None)),
     )
+    reject_unused_fields(args.claim, s)
+    return s
+
+
+# ---- the flags of shared/CLAIMS_MORE.md's claims (issue 13) ----------------------------------------
+def add_more_setting_args(p: argparse.ArgumentParser) -> None:
+    """--test-n, --prior-scale, --x-dist, --mean: read only by the claims that use them (others refuse)."""
+    add_int(p, "--test-n", 1, N_MAX, "test prompt length M (ZFB-length, Wu-length; default: n)", dest="test_n")
+    add_real(p, "--prior-scale", 0.0, SIGMA2_MAX, "ψ² of the prior w ~ N(0, ψ² I) (Wu-length; or --cov-w)",
+             lo_open=True, dest="prior_scale")
+    p.add_argument("--x-dist", dest="x_dist", help="law of x: gaussian | uniform:a (i.i.d. U(−a, a), a > 0; vO-uniform)")
+    p.add_argument("--mean", help="β, the prior mean of w (M2m): a JSON list '[1,-0.5]' or '1,-0.5', length d")
+
+
+def parse_vector(param: str, text):
+    """``None``, or a list of finite reals from a JSON list or a comma list; errors name ``param``."""
+    if text is None:
+        return None
+    body = text.strip()
+    if body.startswith("["):
+        if not body.endswith("]"):
+            raise SettingError(param, f"expected a JSON list such as [1,-0.5], got {text[:60]!r}")
+        body = body[1:-1]
+    parts = [t.strip() for t in body.split(",")]
+    if not body.strip() or any(not t for t in parts):
+        raise SettingError(param, f"expected numbers separated by commas, got {text[:60]!r}")
+    return [parse_real(param, t, -SIGMA2_MAX, SIGMA2_MAX) for t in parts]
 
 
 def condition(M: np.ndarray) -> float:
@@ -209,7 +242,8 @@ def pow2_scale(M: np.ndarray) -> float:
     """The power of two nearest the geometric mean of an SPD matrix's eigenvalues (exact to divide by)."""
     s = float(np.abs(M).max())
     lam = np.linalg.eigvalsh(M / s)
-    return 2.0 ** round(math.log2(s) + float(np.mean(np.log2(lam))))
+    k = round(math.log2(s) + float(np.mean(np.log2(lam))))
+    return math.ldexp(1.0, min(max(k, -1022), 1023))  # a normal float64 power of two (2^1024 overflows)
 
 
 # ---- memory --------------------------------------------------------------------------------------

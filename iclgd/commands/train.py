@@ -17,6 +17,7 @@ import numpy as np
 
 from iclgd.cli import UsageError, emit
 from iclgd.theory import SettingError, get_claim
+from iclgd.theory.targets import parse_target
 
 from ._args import (Need, add_int, add_real, add_seed, add_setting_args, condition, dumps, finite_output,
                     pow2_scale, preflight, setting_from_args)
@@ -48,12 +49,13 @@ def add_parser(sub):
     return p
 
 
-def memory_needs(plan, n: int, d: int, layers: int, model: str, itemsize: int, flags: dict) -> list[Need]:
+def memory_needs(plan, n: int, d: int, layers: int, model: str, itemsize: int, flags: dict, m: int = 1) -> list[Need]:
     """Peak bytes of the largest allocations, calibrated on CPU (notes/issue15.md: the estimate is
     2–3× the measured peak): a training step keeps ≈ 8 tensors of R·B·(n+1)·(d+1) entries (prompts,
     tokens, context and their gradients) and 4 of R·B·(d+1)² (S, M v_q) per layer; the held-out
     evaluation keeps N prompts on the device and float64 copies on the host, plus (k, N, d) float64
-    products of the read-off, and for softmax the (k, N, d²) features of the Γ-fit."""
+    products of the read-off, and for softmax the (k, N, d²) features of the Γ-fit. ``m`` ReLU units
+    (``relu-sum:m``) add their weights (·, m, d) and pre-activations (·, n+1, m) to every draw."""
     R, B, S, D, N = plan.replicas, plan.schedule.batch, plan.schedule.steps, d + 1, plan.eval_prompts
     f = {k: (k, v, t) for k, (v, t) in flags.items()}
     step = layers * R * B * ((n + 1) * D * 8 + D * D * 4) * itemsize
@@ -66,6 +68,8 @@ def memory_needs(plan, n: int, d: int, layers: int, model: str, itemsize: int, f
         Need(f"the held-out evaluation ({N} prompts × {n + 1} tokens × {d} features, {R} replicas)",
              ev, (f["--n"], f["--d"], f["--replicas"])),
         Need(f"the loss history ({S} steps × {R} replicas)", S * R * (itemsize + 8), (f["--steps"], f["--replicas"])),
+        Need(f"the sampled task units ({m} per prompt: weights and pre-activations of {max(R * B, N)} prompts)",
+             max(R * B, N) * m * (n + 1 + d) * itemsize * 4, (f["--target"], f["--batch"], f["--replicas"])),
     ]
 
 
@@ -121,11 +125,13 @@ def run(args) -> int:
     sched = _budget(plan.schedule, args.steps, args.batch)
     plan = replace(plan, schedule=sched, replicas=args.replicas or plan.replicas)
     itemsize = 4 if args.dtype == "float32" else 8
+    m = parse_target(setting.target, setting.d).m  # relu-sum:m draws m task units per prompt
     needs = []
     for s in filter(None, (sched, getattr(sched, "fallback", None))):  # the trainer may follow either
         flags = {"--batch": (s.batch, 1024), "--replicas": (plan.replicas, 8), "--n": (setting.n, 20),
-                 "--d": (setting.d, 5), "--layers": (args.layers, 1), "--steps": (s.steps, 800)}
-        needs += memory_needs(replace(plan, schedule=s), setting.n, setting.d, args.layers, args.model, itemsize, flags)
+                 "--d": (setting.d, 5), "--layers": (args.layers, 1), "--steps": (s.steps, 800), "--target": (m, 1)}
+        needs += memory_needs(replace(plan, schedule=s), setting.n, setting.d, args.layers, args.model, itemsize,
+                              flags, m)
     preflight(needs, device)
     if device.type == "cuda":  # the evaluation's float64 copies live on the host
         preflight(needs[1:2])
