@@ -251,15 +251,15 @@ def _mat_str(G) -> list:
 
 # ---- ZFB ---------------------------------------------------------------------------------------
 def _validate_zfb(s: Setting):
+    _noiseless(s, "ZFB")
     _only(s, "ZFB", {"cov"}, {"cov_w": "ZFB assumes w ~ N(0, I)", "mean": "ZFB assumes w ~ N(0, I)",
                               "x_dist": "ZFB assumes x ~ N(0, Λ)"})
-    _noiseless(s, "ZFB")
 
 
 def _validate_zfb_length(s: Setting):
+    _noiseless(s, "ZFB-length")
     _only(s, "ZFB-length", {"cov", "test_n"}, {"cov_w": "ZFB-length assumes w ~ N(0, I)",
                                                "mean": "ZFB-length assumes w ~ N(0, I)"})
-    _noiseless(s, "ZFB-length")
 
 
 def _predict_zfb_family(s: Setting, exact_: bool, M: int) -> Prediction:
@@ -482,3 +482,16 @@ register(Claim(
     assumptions=("x_j, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(β, Σ_w), Σ_w SPD", _NOISE),
     predict_fn=_predict_m2m, validate_fn=_validate_m2m, extra={"sampler_law": m2m_law},
 ))
+
+
+# Setting fields added for these claims, and the claims that read them: every other claim (M1 … the
+# peers) must refuse them rather than ignore them (their validators predate the fields).
+FIELD_USERS = {"test_n": ("ZFB-length", "Wu-length"), "prior_scale": ("Wu-length",), "x_dist": ("vO-uniform",),
+               "mean": ("M2m",)}
+
+
+def reject_unused_fields(claim_id: str, s: Setting) -> None:
+    """SettingError naming the first added field that ``s`` sets and ``claim_id`` does not read."""
+    for name, users in FIELD_USERS.items():
+        if getattr(s, name) != _DEFAULTS[name] and claim_id not in users:
+            raise SettingError(name, f"{claim_id} does not take {_FLAG[name]} (claims that do: {', '.join(users)})")

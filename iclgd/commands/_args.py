@@ -184,6 +184,10 @@ def parse_matrix(param: str, text, d: int):
         raise SettingError(param, f"neither a JSON matrix nor a .npy path: {text[:60]!r}{hint}")
     if not np.all(np.isfinite(a)):
         raise SettingError(param, "contains NaN or inf (or entries beyond float64's range)")
+    tiny = np.finfo(np.float64).tiny
+    if np.any((a != 0) & (np.abs(a) < tiny)):
+        raise SettingError(param, f"has subnormal entries (0 < |x| < {tiny:.3g}): too few significant bits "
+                           "to honour; rescale the matrix")
     return a
 
 

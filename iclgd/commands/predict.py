@@ -15,8 +15,8 @@ import numpy as np
 from iclgd.cli import emit
 from iclgd.theory import Setting, SettingError, get_claim
 
-from ._args import (Need, add_setting_args, condition, dumps, finite_output, pow2_scale, preflight,
-                    setting_from_args)
+from ._args import (Need, add_more_setting_args, add_setting_args, condition, dumps, finite_output, pow2_scale,
+                    preflight, setting_from_args)
 
 RESCALE_LOG2 = 8  # rescale Σ, Σ_w whose scale is beyond 2^±8
 MAX_REL_ERROR = 1e-3  # refuse when the stated float accuracy of Γ* is worse than this
@@ -28,6 +28,7 @@ def add_parser(sub):
                        description="Print Γ*, η and L* predicted by a claim for one setting, with the stated "
                        "float accuracy (from the condition numbers of Σ, Σ_w). Results are finite or refused.")
     add_setting_args(p)
+    add_more_setting_args(p)
     return p
 
 
@@ -46,7 +47,7 @@ def _accuracy(claim_id: str, s: Setting, pred_error: float) -> dict:
     kw = condition(s.Sigma_w) if s.cov_w is not None else 1.0
     if claim_id == "M2":
         rel = 4 * s.d * kc * EPS
-    elif claim_id == "M2g":
+    elif claim_id in ("M2g", "ZFB", "ZFB-length", "Wu-length", "M2m", "Fu-Newton"):  # d×d solves in Σ (and Σ_w)
         rel = 4 * s.d * (kc * kw + kc) * EPS
     else:
         rel = 16 * EPS
@@ -101,6 +102,7 @@ def prediction_json(claim_id: str, setting) -> dict:
     out = {"claim": claim.id, "paper": claim.citation.short(), "d": setting.d, "n": setting.n,
            "sigma2": setting.sigma2, "cov": js["cov"], "cov_w": js["cov_w"], "target": setting.target,
            **pred.to_json(), "accuracy": acc}
+    out.update({k: js[k] for k in ("test_n", "prior_scale", "x_dist", "mean") if js[k] not in (None, "gaussian")})
     if rescaled:
         out["rescaled"] = rescaled
     clean, bad = finite_output(out)
