@@ -39,7 +39,7 @@ def as_matrix(param: str, value, d: int) -> Optional[Matrix]:
     u = a / scale  # scale-free checks: any finite scale of an SPD matrix is accepted
     if np.abs(u - u.T).max() > 1e-12:
         raise SettingError(param, "not symmetric")
-    a = a / 2 + a.T / 2
+    a = np.where(a == a.T, a, a / 2 + a.T / 2)  # exact where symmetric (x/2 underflows for subnormals)
     eig = np.linalg.eigvalsh((u + u.T) / 2)
     if eig[0] <= 0:
         raise SettingError(param, f"not positive definite (smallest eigenvalue {eig[0] * scale:.3g})")
