@@ -238,6 +238,8 @@ FOUND_CASES = [  # what building and fuzzing this found (notes/issue15.md), pinn
     (["predict", "--claim", "M2", "--d", "2", "--n", "3", "--cov", "{files}/good.npz"], "--cov"),
     (["predict", "--claim", "M2", "--d", "2", "--n", "3", "--sigma2", "1_0"], "--sigma2"),
     (["predict", "--d", "１", "--n", "3"], "--d"),
+    (["predict", "--claim", "M2", "--d", "2", "--n", "4", "--cov", "[[5e-324,0],[0,5e-324]]"], "--cov"),
+    (["train", "--claim", "M2", "--d", "2", "--n", "4", "--cov", "[[5e-324,0],[0,5e-324]]", *TRAIN], "--cov"),
 ]
 
 
