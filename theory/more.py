@@ -495,3 +495,10 @@ def reject_unused_fields(claim_id: str, s: Setting) -> None:
     for name, users in FIELD_USERS.items():
         if getattr(s, name) != _DEFAULTS[name] and claim_id not in users:
             raise SettingError(name, f"{claim_id} does not take {_FLAG[name]} (claims that do: {', '.join(users)})")
+register(Claim(
+    id="M2m-LSA", citation=Citation(**ZWB_PAPER, theorem="non-zero prior mean, full one-layer LSA"), tag="[derived]",
+    statement="Over-generalisation, expected to be refuted: with w ~ N(β, Σ_w), β ≠ 0, the optimum over all one-layer "
+    "LSA weights is still the best Γ-predictor (the nuisance terms are useless, as the parity argument shows for β = 0).",
+    assumptions=("x ~ N(0, Σ)", "w ~ N(β, Σ_w) with β ≠ 0 (the parity w → −w is broken)"),
+    kind="overgeneralisation",
+))
