@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -27,15 +27,17 @@ import torch
 from iclgd.empirics.llm import (
     DEFAULT_MODEL, PAPER_EPOCHS, ProbeInputError, ProbeOutputs, collect, load_model, spec, variant,
 )
+from iclgd.empirics.llm.finetune import MOVED
 from iclgd.empirics.llm.metrics import accuracy, overlap_cosine, token_overlap
+from iclgd.empirics.llm.peers import rec2ftp_counts, sim_am, sim_am_delta, sim_aou
 from iclgd.empirics.llm.probe import no_bar
 from iclgd.empirics.llm.sparsity import THRESHOLDS, sparsity_profile
 from iclgd.theory import SettingError, get_claim
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 
 from .checks import Check, check
-from .order import gamma_n, refute_equivalence
-from .stats import bootstrap_interval
+from .order import gamma_n, refute_equivalence, sign_test, sign_test_inputs
+from .stats import bootstrap_interval, per_check_alpha
 
 CPU_EPOCHS = 5  # scaled-down default on CPU; the paper's 200 on CUDA
 DEFAULT_VARIANTS = ("gd", "gd-mid", "gd-deep", "sgd", "adam")
@@ -69,6 +71,10 @@ class ProbeConfig:
     level: float = 0.99
     label_words: Optional[tuple[str, ...]] = None  # override the dataset's label words
     template: dict = field(default_factory=dict)  # override Template fields
+    lr_grid: Optional[tuple[float, ...]] = None  # choose each variant's lr from this grid (select_lr); None: lrs/defaults
+    until_converged: bool = False  # train until the demo label loss stops improving (epochs = the cap)
+    peers: bool = False  # the peers' per-layer metrics (SimAOU, SimAM, SimAM_Δ, Rec2FTP)
+    nulls: tuple[str, ...] = ()  # of iclgd.empirics.llm.probe.NULLS
 
     def resolved_epochs(self) -> int:
         if self.epochs is not None:
@@ -97,6 +103,8 @@ class ProbeConfig:
         unknown = set(self.lrs) - set(self.variants)
         if unknown:
             raise SettingError("lr", f"given for variant(s) {sorted(unknown)} that are not run")
+        if self.lr_grid is not None and (not self.lr_grid or any(not (g > 0 and np.isfinite(g)) for g in self.lr_grid)):
+            raise SettingError("lr_grid", f"every learning rate must be a finite number > 0, got {list(self.lr_grid)}")
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -175,6 +183,8 @@ def summarize(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int = 10
             "label_sensitivity": ([] if r.label_probs is None else
                                   [float(per_input_sensitivity(lp.double().numpy()).mean()) for lp in r.label_probs]),
             "loss": r.losses.mean(0).tolist(),
+            "demo_loss": r.demo_loss.mean(0).tolist(),
+            "loss_drop": r.loss_drop,
             "lr": r.variant.lr,
             "description": r.variant.description,
         }
@@ -194,6 +204,7 @@ def summarize(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int = 10
                      "zero_shot": float(accuracy(out.zero_shot, gold).mean()),
                      **{n: float(accuracy(r.probs, gold).mean()) for n, r in out.variants.items()}},
         "order_sensitivity": sens,
+        "fine_tuning": {n: {**r.loss_drop, "lr": r.variant.lr} for n, r in out.variants.items()},
         "comparisons": comps,
         "trajectory": traj,
         "timings": {
@@ -214,40 +225,81 @@ def _setting(out: ProbeOutputs, **extra) -> dict:
             "seed": out.seed, "rows": list(out.task.indices), **extra}
 
 
-def s1_checks(out: ProbeOutputs, *, seed: int = 0, n_boot: int = 1000, level: float = 0.99) -> list[Check]:
-    """Theorem 1 against every variant, on the full next-token distributions: a Check with
-    expect="refute" whose ``holds`` is False when ICL is significantly more order sensitive, i.e.
-    "ICL is not equivalent to <variant> in this model"."""
-    return [refute_equivalence(out.icl, r.probs, alg_name=name, n_boot=n_boot, seed=seed, level=level,
-                               setting=_setting(out, variant=name, lr=r.variant.lr, epochs=r.epochs))
-            for name, r in out.variants.items()]
+def _moved(r) -> str:
+    """'' when the variant learnt its demos, else why the verdicts that depend on it are inconclusive."""
+    d = r.loss_drop
+    if d["moved"]:
+        return ""
+    return (f"{r.variant.name} did not learn its demos: demo label loss {d['initial']:.3g} → {d['final']:.3g} "
+            f"(drop {d['relative']:.1%} < {MOVED:.0%} in {d['epochs']} epochs at lr {r.variant.lr:g}); comparing ICL "
+            "with it compares ICL with (almost) the base model")
+
+
+def s1_checks(out: ProbeOutputs, *, seed: int = 0, n_boot: int = 1000, level: float = 0.99,
+              alpha: Optional[float] = None) -> list[Check]:
+    """Theorem 1 against every variant, on the full next-token distributions: an exact two-sided sign
+    test of the per-input order-sensitivity differences (:func:`refute_equivalence`,
+    ``expect="witness"``: a significant difference either way witnesses "ICL is not equivalent to
+    <variant> in this model", a consequence of S1). Inconclusive with too few test inputs, or when
+    the variant did not learn its demos."""
+    checks = []
+    for name, r in out.variants.items():
+        c = refute_equivalence(out.icl, r.probs, alg_name=name, n_boot=n_boot, seed=seed, level=level, alpha=alpha,
+                               setting=_setting(out, variant=name, lr=r.variant.lr, epochs=r.epochs,
+                                                loss_drop=r.loss_drop))
+        why = _moved(r)
+        if why and not c.inconclusive:
+            c = replace(c, inconclusive=why)
+        checks.append(c)
+    return checks
+
+
+PATTERN_METRICS = {"token_overlap": lambda a, b, k: token_overlap(a, b, k),
+                   "overlap_cosine": lambda a, b, k: overlap_cosine(a, b, k, "union")}
 
 
 def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int = 1000,
-                   level: float = 0.99) -> list[Check]:
-    """S2 per variant and metric: agreement(ICL, ICL reordered) ≥ agreement(ICL, variant).
+                   level: float = 0.99, alpha: Optional[float] = None) -> list[Check]:
+    """S2 per variant and metric: agreement(ICL, ICL reordered) > agreement(ICL, variant).
 
-    error = mean over test inputs of agreement(ICL, variant) − agreement(ICL, ICL reordered) (> 0:
-    the pattern is violated); tolerance = its one-sided ``level`` bootstrap margin over test inputs,
-    so a Check fails only when the violation is significant."""
+    d_i = agreement(ICL, variant) − agreement(ICL, ICL reordered) per test input (mean over orderings).
+    An exact one-sided sign test at level ``alpha`` (default: the LLM family's per-check level):
+    ``held`` when d_i < 0 on a significant majority of inputs (error = its p, tolerance = α); else a
+    ``finding`` — the pattern did not reproduce — whose setting says whether it *ties* or is
+    *reversed* (d_i > 0 significantly), with the mean difference and its bootstrap interval.
+    ``inconclusive`` with fewer test inputs than the test needs, with one ordering (reordered ICL is
+    ICL itself) or when the variant did not learn its demos."""
+    alpha = per_check_alpha("llm") if alpha is None else alpha
+    need = sign_test_inputs(alpha, "one")
     claim = get_claim("S2")
     base = reordered(out.icl)
-    metrics = {"token_overlap": lambda a, b: token_overlap(a, b, k),
-               "overlap_cosine": lambda a, b: overlap_cosine(a, b, k, "union")}
+    I = out.icl.shape[1]
     checks = []
     for name, r in out.variants.items():
-        for metric, f in metrics.items():
-            ref = f(out.icl, base).mean(0).numpy()  # (I,)
-            alt = f(out.icl, r.probs).mean(0).numpy()  # (I,)
+        for metric, f in PATTERN_METRICS.items():
+            ref = f(out.icl, base, k).mean(0).numpy()  # (I,)
+            alt = f(out.icl, r.probs, k).mean(0).numpy()  # (I,)
             diff = alt - ref
-            lower, _ = bootstrap_interval(diff, n_boot=n_boot, seed=seed, level=level, sided="lower")
-            margin = float(diff.mean() - lower)
+            st = sign_test(diff)
+            outcome = "supports" if st["p_below"] <= alpha else "reverses" if st["p_above"] <= alpha else "ties"
+            lo, hi = bootstrap_interval(diff, n_boot=n_boot, seed=seed, level=level)
+            weak = ""
+            if len(out.orders) < 2:
+                weak = "one ordering: reordered ICL is ICL itself, so the baseline agreement is 1 by construction"
+            elif I < need:
+                weak = (f"{I} test inputs: a one-sided sign test cannot reach α = {alpha:.2g} with fewer than {need} "
+                        "(2^-m > α); it could not detect a pattern of any size")
+            else:
+                weak = _moved(r)
             checks.append(check(
                 claim.id, f"{metric}@{k} icl-icl_reordered vs icl-{name}", float(ref.mean()), float(alt.mean()),
-                margin, f"one-sided {level:g} percentile bootstrap margin of the paired difference over "
-                f"{len(diff)} test inputs ({n_boot} resamples, seed {seed})",
-                _setting(out, variant=name, lr=r.variant.lr, epochs=r.epochs, metric=metric, k=k),
-                error=float(diff.mean())))
+                alpha, f"exact one-sided sign test that ICL–ICL(reordered) agrees more than ICL–{name} over {I} test "
+                f"inputs ({st['below']} support, {st['above']} reverse, {st['ties']} ties): p = {st['p_below']:.3g} "
+                f"vs α = {alpha:.2g}",
+                _setting(out, variant=name, lr=r.variant.lr, epochs=r.epochs, metric=metric, k=k, outcome=outcome,
+                         sign_test=st, effect={"mean": float(diff.mean()), "interval": [lo, hi], "level": level},
+                         loss_drop=r.loss_drop),
+                error=st["p_below"], expect="pattern", inconclusive=weak))
     return checks
 
 
@@ -260,7 +312,7 @@ def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting
     from any constant, here the exact p). p is estimated by the same runs in float64, p64; their own
     error is ≈ u64/u32 = 2⁻²⁹ times smaller and is covered by the factor (1 + 2⁻²⁹). So
     S ≤ mean_{i,v} max_σ |p32 − p64| (1 + 2⁻²⁹), plus γ_{O+3}(float64)·max|p32 − p32_0| for
-    computing the std itself. With ``expect="refute"`` (an algorithm expected to depend on the order)
+    computing the std itself. With ``expect="witness"`` (an algorithm expected to depend on the order)
     the Check records the found order dependence: ``holds`` is False when S exceeds the bound."""
     a, b = p32.double(), p64.double()
     if a.shape != b.shape:
@@ -273,6 +325,155 @@ def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting
               f"|p_float32 − p_float64| = {dev:.3g}, + γ_{O + 3}(float64) for the std")
     return check("S1", f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s,
                  expect=expect)
+
+
+# ---- the peers' metrics and a null for every metric ---------------------------------------------
+PEER_METRICS = ("sim_aou", "sim_am", "sim_am_delta", "rec2ftp")
+SHEN_METRICS = ("token_overlap", "overlap_cosine")
+
+
+def _layer_intervals(x: np.ndarray, seed: int, n_boot: int, level: float) -> dict:
+    """Per-layer means of x (I, L) with percentile-bootstrap intervals over test inputs (one resample
+    of inputs for all layers), and the mean over layers with its interval."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))  # (B, I)
+    boots = x[idx].mean(1)  # (B, L)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    over = _interval(x.mean(1), seed, n_boot, level)
+    return {**over, "per_layer": {"value": x.mean(0).tolist(), "interval": np.stack([lo, hi], 1).tolist()}}
+
+
+def _per_input(metric: str, icl_m: dict, ft_m: dict, zs_m: dict, icl_p, ft_p, zs_p, gold, k: int):
+    """metric per test input: (I, L) for the per-layer metrics, (I,) for the output metrics, or
+    (num, den) per input for Rec2FTP. *_m: internals ({"attn_out", "scores"}), *_p: (O|1, I, V) probabilities."""
+    if metric == "sim_aou":
+        return sim_aou(icl_m["attn_out"], ft_m["attn_out"], zs_m["attn_out"]).mean(0).numpy()
+    if metric == "sim_am":
+        return sim_am(icl_m["scores"], ft_m["scores"]).mean(0).numpy()
+    if metric == "sim_am_delta":
+        return sim_am_delta(icl_m["scores"], ft_m["scores"], zs_m["scores"]).mean(0).numpy()
+    if metric == "rec2ftp":
+        ok = lambda p: p.argmax(-1) == gold  # noqa: E731  (O, I)
+        num, den = rec2ftp_counts(ok(icl_p), ok(ft_p), ok(zs_p))
+        return num.sum(0).numpy(), den.sum(0).numpy()  # (I,), (I,): summed over orderings
+    if metric == "token_overlap":
+        return token_overlap(icl_p, ft_p, k).mean(0).numpy()
+    return overlap_cosine(icl_p, ft_p, k, "union").mean(0).numpy()
+
+
+def _ratio_interval(num: np.ndarray, den: np.ndarray, seed: int, n_boot: int, level: float) -> dict:
+    """Σnum/Σden over test inputs with a percentile-bootstrap interval (resampling inputs)."""
+    if den.sum() == 0:
+        return {"value": None, "interval": None, "reason": "fine-tuning fixed no zero-shot error: undefined"}
+    idx = np.random.default_rng(seed).integers(0, len(den), size=(n_boot, len(den)))
+    n, d = num[idx].sum(1), den[idx].sum(1)
+    r = n[d > 0] / d[d > 0]
+    lo, hi = np.quantile(r, [(1 - level) / 2, (1 + level) / 2])
+    return {"value": float(num.sum() / den.sum()), "interval": [float(lo), float(hi)], "fixed": int(den.sum())}
+
+
+def _scalar(v):
+    """Per-input values of a metric (I,) (layers averaged) for null comparisons."""
+    return v.mean(1) if v.ndim == 2 else v
+
+
+def beats(value: np.ndarray, null: np.ndarray, alpha: float) -> dict:
+    """Does a similarity beat its null input by input? Exact one-sided sign test of value_i > null_i at
+    level alpha; ``beats`` None when the inputs are too few for the test to reach alpha."""
+    st = sign_test(value - null)
+    need = sign_test_inputs(alpha, "one")
+    vm, nm = float(np.mean(value)), float(np.mean(null))
+    out = {"value": nm, "ratio": (vm / nm) if nm != 0 else None, "difference": vm - nm, "sign_test": st,
+           "beats": bool(st["p_above"] <= alpha) if len(value) >= need else None}
+    if out["beats"] is None:
+        out["reason"] = f"{len(value)} test inputs < {need}: a one-sided sign test cannot reach α = {alpha:.2g}"
+    return out
+
+
+def peer_and_null_summary(out: ProbeOutputs, *, k: int, seed: int, n_boot: int, level: float,
+                          alpha: Optional[float] = None) -> dict:
+    """Per variant: the peers' metrics (per layer, with intervals) and Shen's, each beside its nulls
+    (random update of the same norm, untrained weights, random labels, ICL vs reordered ICL) with the
+    effect-to-null ratio and whether the metric beats the null; ``flags`` lists every (metric, null)
+    that it does not beat. ICL's order sensitivity beside its nulls (floating-point drift, untrained
+    weights, random labels)."""
+    alpha = per_check_alpha("llm") if alpha is None else alpha
+    kw = dict(seed=seed, n_boot=n_boot, level=level)
+    gold = out.gold
+    ints = out.internals
+    res, flags = {"variants": {}}, []
+    nulls = out.nulls
+    for name, r in out.variants.items():
+        rows = {}
+        metrics = (PEER_METRICS if r.internals is not None and ints else ()) + SHEN_METRICS
+        for metric in metrics:
+            if metric in PEER_METRICS:
+                icl_m, ft_m, zs_m = ints["icl"], r.internals, ints["zero_shot"]
+            else:
+                icl_m = ft_m = zs_m = None
+            v = _per_input(metric, icl_m, ft_m, zs_m, out.icl, r.probs, out.zero_shot, gold, k)
+            if metric == "rec2ftp":
+                row = _ratio_interval(*v, **kw)
+            else:
+                row = _layer_intervals(v, **kw) if v.ndim == 2 else _interval(v, seed, n_boot, level)
+            cand = {}
+            if r.random_update is not None and (metric not in PEER_METRICS or r.random_update_internals is not None):
+                cand["random_update"] = _per_input(metric, icl_m, r.random_update_internals, zs_m, out.icl,
+                                                   r.random_update, out.zero_shot, gold, k)
+            for null in ("untrained", "random-labels"):
+                m = nulls.get(null)
+                if m is None or name not in m["variants"]:
+                    continue
+                mr = m["variants"][name]
+                if metric in PEER_METRICS and not m["internals"]:
+                    continue
+                cand[null.replace("-", "_")] = _per_input(
+                    metric, m["internals"].get("icl"), mr.internals, m["internals"].get("zero_shot"), m["icl"], mr.probs,
+                    m["zero_shot"], gold, k)
+            if metric != "rec2ftp":  # ICL under another order, in place of the fine-tuned model: a reference
+                re_m = ({key: t.roll(-1, dims=0) for key, t in ints["icl"].items()} if metric in PEER_METRICS else None)
+                cand["icl_reordered"] = _per_input(metric, icl_m, re_m, zs_m, out.icl, reordered(out.icl),
+                                                   out.zero_shot, gold, k)
+            row["nulls"] = {}
+            for null, nv in cand.items():
+                if metric == "rec2ftp":
+                    nr = _ratio_interval(*nv, **kw)
+                    b = {"value": nr["value"], "interval": nr["interval"], "beats": None,
+                         "reason": "a ratio over inputs (no per-input test): compare the intervals"}
+                    if nr["value"] and row["value"] is not None:
+                        b["ratio"] = row["value"] / nr["value"]
+                else:
+                    b = beats(_scalar(v), _scalar(nv), alpha)
+                    if null == "icl_reordered":
+                        b["beats"] = None
+                        b["reason"] = "a reference (how alike two ICL runs are), not a null"
+                    elif b["beats"] is False:
+                        flags.append(f"{metric} icl-{name} does not beat the {null} null "
+                                     f"({b['difference']:+.3g}, sign test p = {b['sign_test']['p_above']:.2g})")
+                row["nulls"][null] = b
+            rows[metric] = row
+        res["variants"][name] = rows
+    # ICL's order sensitivity against the arithmetic's own drift and against the other nulls
+    s_icl = per_input_sensitivity(out.icl.double().numpy())  # (I,)
+    sens = {"value": float(s_icl.mean())}
+    fp = nulls.get("fp")
+    if fp is not None:
+        two = out.icl[:2].double()
+        for key in ("batch", "uncached"):
+            drift = per_input_sensitivity(torch.stack([two[0], fp[key][0].double()]).numpy())  # same prompt, twice
+            b = beats(s_icl, drift, alpha)
+            sens[f"fp_{key}"] = {**b, "max_abs_difference": float((fp[key].double() - two).abs().max())}
+            if b["beats"] is False:
+                flags.append(f"ICL order sensitivity does not beat its floating-point drift ({key})")
+    for null in ("untrained", "random-labels"):
+        m = nulls.get(null)
+        if m is not None:
+            sens[null.replace("-", "_")] = {**beats(s_icl, per_input_sensitivity(m["icl"].double().numpy()), alpha),
+                                            "note": "a comparison, not a null: ICL on other weights / labels"}
+    res["order_sensitivity"] = sens
+    res["flags"] = flags
+    res["alpha"] = alpha
+    return res
 
 
 # ---- one run --------------------------------------------------------------------------------
@@ -300,16 +501,25 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
         epochs = cfg.resolved_epochs()
         every = cfg.eval_every if cfg.eval_every is not None else max(1, epochs // 5)
         out = collect(lm, ds, shots=cfg.shots, orders=cfg.orders, test_inputs=cfg.test_inputs, seed=cfg.seed,
-                      variants=variants, epochs=epochs, eval_every=every, k=cfg.k, bar=bar)
+                      variants=variants, epochs=epochs, eval_every=every, k=cfg.k, bar=bar,
+                      lr_grid=cfg.lr_grid, fixed_lr=set(cfg.lrs), until_converged=cfg.until_converged,
+                      internals=cfg.peers, nulls=cfg.nulls)
     kw = dict(seed=cfg.seed, n_boot=cfg.n_boot, level=cfg.level)
     summary = summarize(out, k=cfg.k, **kw)
     s1 = s1_checks(out, **kw)
     pattern = pattern_checks(out, k=cfg.k, **kw)
     summary["epochs"] = epochs
-    summary["variants"] = {v.name: {"lr": v.lr, "description": v.description, "params": v.params,
-                                    "optimizer": v.optimizer, "batch": v.batch} for v in variants}
+    summary["variants"] = {n: {"lr": r.variant.lr, "description": r.variant.description, "params": r.variant.params,
+                               "optimizer": r.variant.optimizer, "batch": r.variant.batch, "loss": r.variant.loss,
+                               "lr_grid_losses": out.lr_search.get(n)}
+                           for n, r in out.variants.items()}
+    summary["lr_rule"] = (None if cfg.lr_grid is None else
+                          f"per variant, the rate of {list(cfg.lr_grid)} with the lowest demo label loss at convergence "
+                          "on the drawn order; runs that diverged or ended above their start are excluded")
     summary["s1"] = [_check_row(c) for c in s1]
     summary["pattern"] = [_check_row(c) for c in pattern]
+    summary["metrics"] = peer_and_null_summary(out, k=cfg.k, **kw)
+    summary["nulls"] = list(cfg.nulls)
     if sparsity:
         summary["sparsity"] = sparsity_summary(lm.model)
     summary["timings"]["load_seconds"] = load_s
@@ -320,9 +530,14 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
 
 def _check_row(c: Check) -> dict:
     row = {"claim": c.claim, "quantity": c.quantity, "verdict": c.verdict, "predicted": c.predicted,
-           "measured": c.measured, "error": c.error, "tolerance": c.tolerance, "reason": c.reason}
+           "measured": c.measured, "error": c.error, "tolerance": c.tolerance, "reason": c.reason,
+           "inconclusive": c.inconclusive}
     s = c.setting
     if "sensitivity_icl" in s:
-        row.update(sensitivity_icl=s["sensitivity_icl"], sensitivity_alg=s["sensitivity_alg"],
-                   excess_lower_bound=s["excess_lower_bound"], witness=s["witness"]["orderings"])
+        row.update(sensitivity_icl=s["sensitivity_icl"], sensitivity_alg=s["sensitivity_alg"], excess=s["excess"],
+                   excess_interval=s["excess_interval"], direction=s["direction"], sign_test=s["sign_test"],
+                   witness=s["witness"]["orderings"])
+    for key in ("outcome", "effect", "sign_test", "loss_drop"):
+        if key in s:
+            row[key] = s[key]
     return row

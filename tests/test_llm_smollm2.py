@@ -15,6 +15,7 @@ shared temp dir; `--dist loadgroup` cannot group tests under pytest 9.2, pytest-
 small (N ≤ 4, ≤ 4 test inputs, ≤ 3 orderings, 1 epoch) to keep the tier within minutes.
 """
 import copy
+import dataclasses
 import json
 import os
 import pickle
@@ -34,12 +35,16 @@ from iclgd.properties.llm import (
     DEFAULT_VARIANTS, construction_sparsity, invariance_check, pattern_checks, s1_checks, sparsity_summary,
     summarize,
 )
-from iclgd.properties.order import refute_equivalence
+from iclgd.properties.order import refute_equivalence, sign_test_inputs
 from iclgd.properties.profile import scale
+from iclgd.properties.stats import per_check_alpha
 
 pytestmark = pytest.mark.llm
 SC = scale()
-PROBE = dict(shots=3, orders=3, test_inputs=4, epochs=1, seed=20240605)  # the shared probe's size
+# The shared probe's size. 26 test inputs: the fewest with which an exact sign test can reach the LLM
+# family's per-check level (sign_test_inputs(per_check_alpha("llm"))); fewer make every verdict inconclusive.
+WITNESS_INPUTS = sign_test_inputs(per_check_alpha("llm"))
+PROBE = dict(shots=3, orders=3, test_inputs=WITNESS_INPUTS, epochs=1, seed=20240605)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +83,7 @@ def probe_and_base_check(request, tmp_path_factory):
         lm, before = request.getfixturevalue("smollm2")
         out = collect(lm, spec("sst2"), shots=PROBE["shots"], orders=PROBE["orders"],
                       test_inputs=PROBE["test_inputs"], seed=PROBE["seed"],
-                      variants=[variant(v) for v in DEFAULT_VARIANTS], epochs=PROBE["epochs"], eval_every=1)
+                      variants=[variant(v) for v in DEFAULT_VARIANTS], epochs=PROBE["epochs"], eval_every=0)
         return out, all(torch.equal(before[n], t) for n, t in lm.model.state_dict().items())
 
     return _once_per_session(tmp_path_factory, "smollm2-probe", compute)
@@ -102,26 +107,33 @@ def smollm2_f64(smollm2):
 def test_s1_icl_is_not_full_batch_gd_in_smollm2(smollm2, dataset, shots, seed, data):
     lm, _ = smollm2
     orders = data.draw(st.lists(st.permutations(range(shots)), min_size=2, max_size=3, unique_by=tuple), label="orders")
-    enc = encode(sample_task(spec(dataset), shots, 3, seed), lm.tokenizer)
-    icl = I.icl_distributions(lm.model, enc, orders)  # (O, 3, V)
-    gd = F.finetune_distributions(lm.model, enc, orders, variant("gd"), epochs=1).probs  # (O, 3, V)
+    enc = encode(sample_task(spec(dataset), shots, WITNESS_INPUTS, seed), lm.tokenizer)
+    icl = I.icl_distributions(lm.model, enc, orders)  # (O, I, V)
+    gd = F.finetune_distributions(lm.model, enc, orders, variant("gd"), epochs=1).probs  # (O, I, V)
     c = refute_equivalence(icl, gd, alg_name="gd", seed=seed % 2**31, n_boot=500,
                            setting={"model": "smollm2", "dataset": dataset, "shots": shots, "seed": seed,
                                     "orderings": [list(o) for o in orders]})
     note(f"witness: {c.setting['witness']}")
     event(f"dataset={dataset}")
-    target(c.error / max(c.tolerance, 1e-300), label="excess / margin")
-    assert not c.holds, f"Theorem 1 did not refute ICL = full-batch GD: {c.summary()}"
+    target(c.error / max(c.tolerance, 1e-300), label="-log10 p / -log10 alpha")
+    # full-batch GD is order invariant (up to rounding), ICL is not: witnessed on a significant majority
+    # of inputs, ICL the more order-sensitive side (a consequence of S1, not a refutation of it)
+    assert c.verdict == "held" and c.setting["direction"] == "icl_more", c.summary()
 
 
 # ---- the shared probe: S1 per variant, S2 reported, the suite's own invariants ---------------------
 @pytest.mark.claim("S1")
 def test_s1_per_variant_on_the_probe(probe):
     checks = {c.quantity.rsplit(" ", 1)[-1]: c for c in s1_checks(probe, seed=1, n_boot=500)}
-    for name in ("gd", "gd-mid", "gd-deep"):  # full-batch: order invariant, so refuted whenever ICL is not
-        assert not checks[name].holds, checks[name].summary()
-    for name in ("sgd", "adam"):  # order sensitive themselves: reported, whichever way it goes
-        print(checks[name].summary())
+    for name, c in checks.items():
+        print(c.summary(), c.inconclusive, probe.variants[name].loss_drop)
+        assert c.expect == "witness" and c.verdict in ("held", "inconclusive")
+    for name in ("gd", "gd-mid", "gd-deep"):  # full-batch: order invariant, so ICL is the more sensitive side
+        c = checks[name]
+        if probe.variants[name].loss_drop["moved"]:
+            assert c.verdict == "held" and c.setting["direction"] == "icl_more", c.summary()
+        else:  # one epoch did not move it: the verdict says so rather than comparing ICL with the base model
+            assert c.verdict == "inconclusive" and "did not learn its demos" in c.inconclusive
 
 
 @pytest.mark.claim("S2")
@@ -129,13 +141,14 @@ def test_s2_pattern_is_checked_and_reported(probe):
     checks = pattern_checks(probe, seed=1, n_boot=500)
     assert len(checks) == 2 * len(DEFAULT_VARIANTS)
     for c in checks:
-        print(c.summary())
+        print(c.summary(), c.setting["outcome"], c.inconclusive)
         assert 0 <= c.predicted <= 1 and 0 <= c.measured <= 1
-        assert np.isfinite(c.error) and c.tolerance >= 0 and c.expect == "hold"
-        assert c.error == pytest.approx(c.measured - c.predicted, abs=1e-12)
-    # significant violations are findings about SmolLM2: the harness records them, the test reports them
-    violated = [c.quantity for c in checks if not c.holds]
-    print(f"S2 significantly violated for {len(violated)} of {len(checks)} (variant, metric) pairs: {violated}")
+        assert 0 <= c.error <= 1 and c.tolerance == per_check_alpha("llm") and c.expect == "pattern"
+        assert c.setting["effect"]["mean"] == pytest.approx(c.measured - c.predicted, abs=1e-12)
+        assert c.verdict in ("held", "finding", "inconclusive")
+        assert (c.verdict == "held") == (c.setting["outcome"] == "supports" and not c.inconclusive)
+    # a pattern that does not reproduce is a finding about SmolLM2: the harness records it, the test reports it
+    print("S2 outcomes:", {c.quantity: (c.setting["outcome"], c.verdict) for c in checks})
 
 
 def test_probe_outputs_are_well_formed_and_the_base_model_untouched(probe_and_base_check):
@@ -163,9 +176,10 @@ def test_full_batch_gd_is_order_invariant_up_to_rounding_in_smollm2(probe, smoll
     the deep W_V) move with the order only within their float32 rounding error, estimated per ordering
     by the same run in float64."""
     orders = probe.orders[:2]
+    enc = dataclasses.replace(probe.enc, queries=probe.enc.queries[:4], gold=probe.enc.gold[:4])  # 4 inputs suffice
     for name in ("gd", "gd-deep"):
-        p32 = probe.variants[name].probs[:2]
-        p64 = F.finetune_distributions(smollm2_f64, probe.enc, orders, variant(name), epochs=PROBE["epochs"]).probs
+        p32 = probe.variants[name].probs[:2, :4]
+        p64 = F.finetune_distributions(smollm2_f64, enc, orders, variant(name), epochs=PROBE["epochs"]).probs
         c = invariance_check(p32, p64, name=name, setting={"dataset": "sst2", **PROBE, "orderings": orders})
         assert c.holds, c.summary()
 
@@ -207,4 +221,6 @@ def test_cli_probe_on_smollm2(smollm2, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "smollm2" and out["dataset"] == "agnews" and out["label_words"][1] == " sports"
     assert set(out["comparisons"]) == {"icl-icl_reordered", "icl-zero_shot", "icl-gd-deep"}
-    assert out["s1"][0]["verdict"] in ("refuted", "not-refuted") and out["sparsity"]["shapes"]["k"] == [192, 576]
+    s1 = out["s1"][0]  # 2 test inputs: too few for any verdict, and the output says so
+    assert s1["verdict"] == "inconclusive" and "untied test inputs" in s1["inconclusive"]
+    assert out["sparsity"]["shapes"]["k"] == [192, 576] and "gd-deep" in out["fine_tuning"]

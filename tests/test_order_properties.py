@@ -19,8 +19,9 @@ from iclgd.empirics import order as E
 from iclgd.empirics.sampling import generator
 from iclgd.properties.order import (
     bootstrap_interval, float_tolerance, gamma_n, invariance_check, order_sensitivity, refute_equivalence,
-    rounding_depth, sensitivity_tolerance, zero_test,
+    rounding_depth, sensitivity_tolerance, sign_test, sign_test_inputs, zero_test,
 )
+from iclgd.properties.stats import per_check_alpha
 from iclgd.properties import strategies as S
 from iclgd.properties.profile import gpu_on_cpu, scale
 from iclgd.theory import SettingError
@@ -222,7 +223,7 @@ def test_order_dependence_is_found(name, n, d, seed, lr, dtype, tau):
     orders = [list(range(n))] + [list(p) for p in T.adjacent_transpositions(n)]
     out, mag = _measure(fn, X, y, Xq, orders, DTYPES[dtype], **kw(d, lr))
     N = rounding_depth(kind, n=n, d=d, steps=steps)
-    c = invariance_check(out, mag, dtype=DTYPES[dtype], n_terms=N, expect="refute",
+    c = invariance_check(out, mag, dtype=DTYPES[dtype], n_terms=N, expect="witness",
                          quantity=f"order_sensitivity {name}",
                          setting=dict(n=n, d=d, seed=seed, lr=lr, dtype=dtype, orderings=orders))
     event(f"sensitivity / bound ≥ 1e3: {c.ratio >= 1e3}")
@@ -237,6 +238,9 @@ def test_order_dependence_is_found(name, n, d, seed, lr, dtype, tau):
 
 
 # ---- the refutation property ------------------------------------------------------------------
+WITNESS_INPUTS = 26  # sign_test_inputs(per_check_alpha("llm")): unanimous signs over 26 inputs give p = 2^-25
+
+
 def _pair(icl_fn, icl_kw, alg_fn, alg_kw, n, d, seed, orders, inputs=8):
     _, X, y, Xq = _problem(seed, n, d, inputs)
     icl, mi = _measure(icl_fn, X, y, Xq, orders, torch.float64, **icl_kw)
@@ -250,10 +254,10 @@ def test_refutes_causal_lsa_equivalent_to_gd(data, n, d, seed, lr):
     orders = data.draw(orderings(n), label="orderings")
     icl, _, alg, _ = _pair(E.lsa_outputs, dict(zip(("WQ", "WK", "WV"), _stack(E.gd_construction(d, lr), 2)),
                                                 causal=True),
-                           E.gd_outputs, dict(lr=lr, steps=2), n, d, seed, orders)
+                           E.gd_outputs, dict(lr=lr, steps=2), n, d, seed, orders, inputs=WITNESS_INPUTS)
     c = refute_equivalence(icl, alg, alg_name="GD(k=2)", setting=dict(n=n, d=d, lr=lr, orderings=orders),
                            n_boot=400, seed=seed)
-    assert not c.holds, c.summary()
+    assert not c.holds and c.verdict == "held" and c.setting["direction"] == "icl_more", c.summary()
     w = c.setting["witness"]
     assert all(o in orders for o in w["orderings"])  # named by the permutations themselves
     assert w["rms_discrepancy"] > 0 and w["rms_difference_alg"] < w["rms_difference_icl"]
@@ -275,32 +279,59 @@ def test_never_refutes_an_equivalent_pair(data, n, d, seed, lr, pair, layers):
     tol = (sensitivity_tolerance(icl, mi, dtype=torch.float64, n_terms=rounding_depth("lsa", n=n, d=d, steps=layers))[0]
            + sensitivity_tolerance(alg, ma, dtype=torch.float64, n_terms=rounding_depth(kind, n=n, d=d, steps=layers))[0])
     c = refute_equivalence(icl, alg, alg_name=pair, setting=dict(n=n, d=d, lr=lr, orderings=orders),
-                           n_boot=400, seed=seed, float_tol=tol)
+                           n_boot=400, seed=seed, float_tol=tol, expect="hold")
     note(f"icl {c.measured:.3g} alg {c.predicted:.3g}")
     assert c.holds, c.summary()
     # Theorem 1 is two-sided: neither may be measurably more order sensitive than the other
     back = refute_equivalence(alg, icl, alg_name=f"{pair} (reversed)", setting=dict(n=n, d=d, lr=lr, orderings=orders),
-                              n_boot=400, seed=seed, float_tol=tol)
-    assert back.holds, back.summary()
+                              n_boot=400, seed=seed, float_tol=tol, expect="hold")
+    assert back.holds and back.verdict == "held", back.summary()
+
+
+@given(O=st.integers(2, 6), I=st.integers(1, WITNESS_INPUTS - 1), seed=seeds)
+def test_too_few_inputs_is_inconclusive(O, I, seed):
+    """A large, unanimous difference over fewer inputs than the sign test needs at the per-check level
+    is reported as inconclusive, with the number of inputs it would have needed."""
+    rng = np.random.default_rng(seed)
+    icl = rng.normal(size=(O, I, 2))
+    c = refute_equivalence(icl, np.repeat(icl[:1], O, axis=0), alg_name="constant", setting={}, n_boot=100, seed=seed)
+    assert c.verdict == "inconclusive" and f">= {WITNESS_INPUTS} untied inputs" in c.inconclusive
+
+
+def test_sign_test_by_hand():
+    t = sign_test([3.0, 1.0, 2.0, -1.0, 0.0], tie=0.5)  # 3 above, 1 below, 1 tie; m = 4
+    assert (t["above"], t["below"], t["ties"]) == (3, 1, 1)
+    assert t["p_above"] == pytest.approx(5 / 16) and t["p_below"] == pytest.approx(15 / 16)
+    assert t["p_two"] == pytest.approx(10 / 16)
+    assert sign_test_inputs(0.01) == 8 and sign_test_inputs(0.01, "one") == 7  # 2^-7 = 0.0078 <= 0.01
+    assert sign_test_inputs(per_check_alpha("llm")) == WITNESS_INPUTS
 
 
 @given(O=st.integers(2, 6), I=st.integers(1, 10), K=st.integers(1, 4), seed=seeds)
 def test_never_refutes_identical_outputs(O, I, K, seed):
     a = np.random.default_rng(seed).normal(size=(O, I, K))
     c = refute_equivalence(a, a.copy(), alg_name="itself", setting={}, n_boot=200, seed=seed)
-    assert c.holds and c.error == 0
+    assert c.holds and c.error == 0 and c.verdict == "inconclusive"  # all ties: no witness, and it says so
+    assert refute_equivalence(a, a.copy(), alg_name="itself", setting={}, n_boot=200, seed=seed, expect="hold").holds
 
 
-@given(seed=seeds, O=st.integers(2, 6), I=st.integers(2, 10), K=st.integers(1, 5))
-def test_refutation_witness_and_intervals(seed, O, I, K):
-    """Synthetic: ICL varies with the ordering, the algorithm does not → refuted; the witness is the
+@given(seed=seeds, O=st.integers(2, 6), I=st.integers(WITNESS_INPUTS, 40), K=st.integers(1, 5),
+       swap=st.booleans())
+def test_refutation_witness_and_intervals(seed, O, I, K, swap):
+    """Synthetic: one side varies with the ordering, the other does not → non-equivalence witnessed
+    either way round (two-sided: Theorem 1's consequence is *equal* sensitivity); the witness is the
     pair of orderings with the largest gap and the intervals contain the point estimates."""
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(1, I, K))
     icl = base + rng.normal(size=(O, I, K))
     alg = np.repeat(base, O, axis=0)
+    if swap:
+        icl, alg = alg, icl
     c = refute_equivalence(icl, alg, alg_name="constant", setting={}, n_boot=300, seed=seed)
-    assert not c.holds and c.verdict == "refuted"
+    assert not c.holds and c.verdict == "held" and c.expect == "witness"
+    assert c.setting["direction"] == ("alg_more" if swap else "icl_more")
+    if swap:
+        return
     s = c.setting
     for key in ("sensitivity_icl", "sensitivity_alg"):
         lo, hi = s[key]["interval"]

@@ -9,7 +9,19 @@ A variant is a choice of trainable parameters, optimizer and batching (:class:`V
   (0-based) [choice, SHEN.md];
 - ``sgd``: plain SGD with batch size 1, the demos in the given order, whole model;
 - ``adam``: Adam with batch size 1, the demos in the given order, whole model [choice: sequential,
-  like ``sgd``].
+  like ``sgd``];
+- ``kv-sgd``: SGD with batch size 1 on W_K and W_V of every layer (Dai et al. 2023's fine-tuning
+  setting: key/value projections only, batch 1, one epoch in their runs);
+- ``lc-gd``: layer-causal GD (Deutch et al. 2024): full-batch GD on W_K, W_V of every layer where each
+  layer's input is detached and the loss is the mean over layers of the label loss read out from that
+  layer (final norm + head), so a layer learns only from what it computes [choice: full batch, so
+  it is order invariant like ``gd``; Deutch et al. ran it with batch 1].
+
+Training length [choice, SHEN.md's 200 epochs on CUDA]: ``epochs`` is a cap; with
+``until_converged=True`` the first ordering trains until its demo label loss stops improving
+(:data:`PATIENCE` epochs without a decrease of more than :data:`MIN_DELTA` × the initial loss, or the
+loss below :data:`LOSS_FLOOR`) and every ordering then runs that many epochs, so orderings stay
+comparable. :func:`select_lr` picks the learning rate from the paper's grid.
 
 Loss: cross-entropy on the label-word token(s) only, each demo written alone as
 ``prefix + input + label`` [paper]; per-demo mean over its label tokens, mean over the demos of a
@@ -21,6 +33,7 @@ are restored from the base before each ordering.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
@@ -35,21 +48,28 @@ from .loading import final_hidden, head, n_layers, value_parameter
 
 PAPER_LRS = (1e-3, 5e-3, 1e-4, 5e-4)  # Shen et al.'s learning-rate grid [paper]
 PAPER_EPOCHS = 200  # [paper]
+PATIENCE = 2  # epochs without improvement before training stops [choice]
+MIN_DELTA = 1e-3  # an improvement smaller than this fraction of the initial demo loss does not count [choice]
+LOSS_FLOOR = 1e-3  # a demo label loss below this (nats) is converged [choice]
+MOVED = 0.25  # a run whose demo label loss fell by less than this fraction did not learn its demos [choice]
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
-    params: str  # "all" | "v_proj@mid" (W_V of layer ⌊L/2⌋) | "v_proj@deep" (W_V of layer L−1)
+    params: str  # "all" | "v_proj@mid" (W_V of layer ⌊L/2⌋) | "v_proj@deep" (W_V of layer L−1) | "kv" (W_K, W_V of all layers)
     optimizer: str  # "sgd" (a plain gradient step, no momentum) | "adam"
     batch: str  # "full": one step per epoch on the mean loss | "single": one step per demo, in order
     lr: float  # default learning rate, from the paper's grid [choice]
     description: str = ""
+    loss: str = "label"  # "label": the label loss at the output | "layer-causal": mean over layers (lc-gd)
 
     def parameter_names(self, model) -> Optional[list[str]]:
         """Names of the trainable parameters (None: all of them)."""
         if self.params == "all":
             return None
+        if self.params == "kv":
+            return kv_parameters(model)
         what, _, where = self.params.partition("@")
         L = n_layers(model)
         layer = {"mid": L // 2, "deep": L - 1}.get(where)
@@ -64,7 +84,20 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("gd-deep", "v_proj@deep", "sgd", "full", 5e-3, "ĜD: full-batch GD on W_V of layer L−1"),
     Variant("sgd", "all", "sgd", "single", 1e-3, "SGD, batch 1, demos in order, whole model"),
     Variant("adam", "all", "adam", "single", 1e-4, "Adam, batch 1, demos in order, whole model"),
+    Variant("kv-sgd", "kv", "sgd", "single", 1e-3, "SGD, batch 1, demos in order, W_K and W_V of every layer "
+            "(Dai et al. 2023)"),
+    Variant("lc-gd", "kv", "sgd", "full", 1e-3, "layer-causal full-batch GD on W_K, W_V of every layer "
+            "(Deutch et al. 2024)", loss="layer-causal"),
 )}
+
+
+def kv_parameters(model) -> list[str]:
+    """Names of every layer's key and value projection weights (Dai et al.'s fine-tuned subset)."""
+    names = [n for n, _ in model.named_parameters() if n.endswith(("k_proj.weight", "v_proj.weight"))]
+    if len(names) != 2 * n_layers(model):
+        raise ProbeInputError("variants", f"{type(model).__name__} has no separate k_proj / v_proj in every "
+                              "layer; kv-sgd and lc-gd need them")
+    return names
 
 
 def variant(name: str, lr: Optional[float] = None) -> Variant:
@@ -88,6 +121,21 @@ class FineTuneResult:
     overlap: Optional[torch.Tensor] = None  # (E, O, I): Token Overlap@k with ``reference`` along training
     losses: Optional[torch.Tensor] = None  # (O, epochs): label loss of each epoch's steps (before each update)
     seconds_per_epoch: float = 0.0  # wall time of one epoch of updates (one ordering), averaged
+    demo_loss: Optional[torch.Tensor] = None  # (O, epochs + 1): full demo label loss after each epoch (0: base)
+    converged: bool = False  # the first ordering stopped because its demo loss stopped improving
+    internals: Optional[dict] = None  # per-layer internals after training: {"attn_out": (O, I, L, H), "scores": (O, I, L, h, Q)}
+    random_update: Optional[torch.Tensor] = None  # (O, I, V): the base plus a random update of the trained one's norm
+    random_update_internals: Optional[dict] = None
+    update_norm: Optional[torch.Tensor] = None  # (O,): ‖Θ_S − Θ0‖ over the trained parameters
+
+    @property
+    def loss_drop(self) -> dict:
+        """The demo label loss before and after training (mean over orderings), its drop, and whether the
+        run learnt its demos (relative drop >= MOVED)."""
+        first, last = self.demo_loss[:, 0].mean().item(), self.demo_loss[:, -1].mean().item()
+        rel = (first - last) / first if first > 0 else 0.0
+        return {"initial": first, "final": last, "drop": first - last, "relative": rel,
+                "moved": bool(rel >= MOVED), "epochs": self.epochs, "converged": self.converged}
 
 
 def optimizer(var: Variant, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -125,11 +173,57 @@ def label_loss(model, batch) -> torch.Tensor:
     return (F.cross_entropy(logits, tgt, reduction="none") * weight).sum()
 
 
+def layer_causal_loss(model, batch) -> torch.Tensor:
+    """Deutch et al.'s layer-causal objective: every decoder layer's input is detached and the label
+    loss is read out from every layer's output through the final norm and the head; mean over layers."""
+    ids, pos, tgt, weight = batch
+    layers, outs = decoder_layers(model), []
+    norm = model.base_model.norm
+    pre = [l.register_forward_pre_hook(lambda m, a, kw: ((a[0].detach(),) + a[1:], kw), with_kwargs=True)
+           for l in layers]
+    post = [l.register_forward_hook(lambda m, a, o: outs.append(o[0] if isinstance(o, tuple) else o)) for l in layers]
+    try:
+        model.base_model(input_ids=ids)
+    finally:
+        for h in pre + post:
+            h.remove()
+    total = 0.0
+    for h in outs:  # (B, T, H) per layer
+        logits = head(model, norm(h[pos[:, 0], pos[:, 1]])).float()  # (M, V)
+        total = total + (F.cross_entropy(logits, tgt, reduction="none") * weight).sum()
+    return total / len(outs)
+
+
+def decoder_layers(model) -> list:
+    layers = getattr(model.base_model, "layers", None)
+    if layers is None:
+        raise ProbeInputError("variants", f"{type(model).__name__}: no decoder layer list (base_model.layers)")
+    return list(layers)
+
+
+LOSSES = {"label": label_loss, "layer-causal": layer_causal_loss}
+
+
 @torch.no_grad()
-def next_token_distributions(model, enc: Encoded) -> torch.Tensor:
-    """M_Θ(x_t) for every test input, no demonstrations: (I, V) float32 probabilities."""
+def demo_loss(model, enc: Encoded) -> float:
+    """The label loss on all demos at once (the quantity whose decrease says a run learnt its demos)."""
+    return float(label_loss(model, _batch(model, enc, range(enc.shots))))
+
+
+@torch.no_grad()
+def next_token_distributions(model, enc: Encoded, internals: bool = False):
+    """M_Θ(x_t) for every test input, no demonstrations: (I, V) float32 probabilities; with
+    ``internals`` also the per-layer internals of :class:`.peers.Recorder` (query tokens only)."""
     device = next(model.parameters()).device
     ids, lengths = pad_right([enc.prefix + q for q in enc.queries], enc.pad_id, device)
+    if internals:
+        from .peers import Recorder
+
+        P = len(enc.prefix)
+        with Recorder(model) as rec:
+            rec.rows(lengths - 1, P, lengths - P, ids.shape[1] - P)
+            p = next_token_distributions(model, enc)
+        return p, rec.result()
     h, _ = final_hidden(model, ids)  # (I, T, H)
     last = h[torch.arange(len(lengths), device=device), lengths - 1]  # (I, H)
     return torch.softmax(head(model, last).float(), dim=-1).cpu()
@@ -138,9 +232,15 @@ def next_token_distributions(model, enc: Encoded) -> torch.Tensor:
 def finetune_distributions(
     model, enc: Encoded, orders: Sequence[Sequence[int]], var: Variant, *, epochs: int,
     eval_every: int = 0, reference: Optional[torch.Tensor] = None, k: int = 10,
-    progress: Optional[Callable[[int], None]] = None,
+    progress: Optional[Callable[[int], None]] = None, until_converged: bool = False, internals: bool = False,
+    null_seed: Optional[int] = None,
 ) -> FineTuneResult:
     """Run ``var`` from the base weights once per ordering and read p_A on the test inputs.
+
+    ``epochs`` is the number of epochs, or with ``until_converged`` the cap (see the module docstring).
+    ``internals`` also records the per-layer internals (:class:`.peers.Recorder`) after training;
+    ``null_seed`` (an int) also reads the random-update null: the base weights plus a Gaussian update
+    of the trained parameters with the trained update's norm (one draw per ordering, seeded).
 
     ``eval_every`` > 0 also reads the label-word probabilities (and, given ``reference`` (O, I, V),
     the Token Overlap@``k`` with it) at epoch 0 (the base model) and every that many epochs, for the
@@ -165,9 +265,12 @@ def finetune_distributions(
     for p in trainable:
         p.requires_grad_(True)
     labels = torch.as_tensor(enc.label_tokens)
-    eval_epochs = [e for e in range(epochs + 1) if eval_every and (e % eval_every == 0 or e == epochs)]
+    loss_fn = LOSSES[var.loss]
     O = len(orders)
     probs, lab_tr, ov_tr, losses, times = [], [], [], torch.zeros(O, epochs), []
+    demo_losses, converged, ints, nulls, null_ints, norms = [], False, [], [], [], []
+    stop = epochs  # fixed by the first ordering when until_converged
+    base_p = next_token_distributions(model, enc) if eval_every else None  # (I, V) the base model
     for oi, order in enumerate(orders):
         with torch.no_grad():
             for n in names:
@@ -175,35 +278,108 @@ def finetune_distributions(
         opt = optimizer(var, trainable)
         steps = [list(order)] if var.batch == "full" else [[i] for i in order]
         batches = [_batch(work, enc, s) for s in steps]
-        lab_o, ov_o = [], []
-        for e in range(epochs + 1):
-            if e > 0:
-                t0 = time.perf_counter()
-                for b in batches:
-                    opt.zero_grad(set_to_none=True)
-                    loss = label_loss(work, b)
-                    loss.backward()
-                    opt.step()
-                    losses[oi, e - 1] += float(loss.detach()) / len(batches)
-                times.append(time.perf_counter() - t0)
-                if progress is not None:
-                    progress(1)
-            if e in eval_epochs or e == epochs:
-                p = next_token_distributions(work, enc)  # (I, V)
-            if e in eval_epochs:
-                lab_o.append(p[:, labels])
-                if reference is not None:
-                    ov_o.append(token_overlap(reference[oi], p, k=k))
+        lab_o, ov_o, dl = [], [], [demo_loss(work, enc)]
+        best, waited, e = dl[0], 0, 0
+        while e < stop:
+            e += 1
+            t0 = time.perf_counter()
+            for b in batches:
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(work, b)
+                loss.backward()
+                opt.step()
+                losses[oi, e - 1] += float(loss.detach()) / len(batches)
+            times.append(time.perf_counter() - t0)
+            dl.append(demo_loss(work, enc))
+            if progress is not None:
+                progress(1)
+            if until_converged and oi == 0:
+                waited = 0 if dl[-1] < best - MIN_DELTA * dl[0] else waited + 1
+                best = min(best, dl[-1])
+                if waited >= PATIENCE or dl[-1] < LOSS_FLOOR or not math.isfinite(dl[-1]):
+                    converged, stop = True, e
+            if eval_every and e % eval_every == 0 and e < stop:
+                _read(work, enc, labels, reference, oi, k, lab_o, ov_o, token_overlap)
+        p = next_token_distributions(work, enc, internals)  # (I, V)
+        if internals:
+            p, rec = p
+            ints.append(rec)
+        if null_seed is not None:
+            norms.append(_random_update(work, base, names, torch.Generator().manual_seed(null_seed + oi)))
+            q = next_token_distributions(work, enc, internals)
+            if internals:
+                q, rec = q
+                null_ints.append(rec)
+            nulls.append(q)
+        if eval_every:  # epoch 0 (the base model) first, the last epoch at the end
+            lab_o.insert(0, base_p[:, labels])
+            if reference is not None:
+                ov_o.insert(0, token_overlap(reference[oi], base_p, k=k))
+            lab_o.append(p[:, labels])
+            if reference is not None:
+                ov_o.append(token_overlap(reference[oi], p, k=k))
         probs.append(p)
-        if eval_epochs:
+        demo_losses.append(dl)
+        if eval_every:
             lab_tr.append(torch.stack(lab_o))
             if ov_o:
                 ov_tr.append(torch.stack(ov_o))
     del work
+    eval_epochs = ([0] + [e for e in range(eval_every, stop, eval_every)] + [stop]) if eval_every else []
     return FineTuneResult(
-        variant=var, epochs=epochs, probs=torch.stack(probs), eval_epochs=eval_epochs,
+        variant=var, epochs=stop, probs=torch.stack(probs), eval_epochs=eval_epochs,
         label_probs=torch.stack(lab_tr, dim=1) if lab_tr else None,
         overlap=torch.stack(ov_tr, dim=1) if ov_tr else None,
-        losses=losses, seconds_per_epoch=sum(times) / len(times),
+        losses=losses[:, :stop], seconds_per_epoch=sum(times) / len(times),
+        demo_loss=torch.tensor(demo_losses, dtype=torch.float64), converged=converged,
+        internals=_stack(ints), random_update=torch.stack(nulls) if nulls else None,
+        random_update_internals=_stack(null_ints), update_norm=torch.tensor(norms) if norms else None,
     )
+
+
+def _stack(recs: list) -> Optional[dict]:
+    return {k: torch.stack([r[k] for r in recs]) for k in recs[0]} if recs else None
+
+
+@torch.no_grad()
+def _random_update(work, base: dict, names: list[str], g: torch.Generator) -> float:
+    """Replace the trained parameters of ``work`` by base + r·‖Δ‖/‖r‖ (Δ = trained − base over ``names``,
+    r standard Gaussian from ``g``), one tensor at a time; returns ‖Δ‖."""
+    state = g.get_state()
+    d2 = sum(float((work.get_parameter(n).double() - base[n].double()).pow(2).sum()) for n in names)
+    r2 = sum(float(torch.randn(base[n].shape, generator=g, dtype=torch.float64).pow(2).sum()) for n in names)
+    g.set_state(state)
+    scale = (d2 / r2) ** 0.5 if r2 > 0 else 0.0
+    for n in names:
+        r = torch.randn(base[n].shape, generator=g, dtype=torch.float64)
+        work.get_parameter(n).copy_((base[n].double() + scale * r.to(base[n].device)).to(base[n].dtype))
+    return d2**0.5
+
+
+def _read(work, enc, labels, reference, oi, k, lab_o, ov_o, token_overlap) -> None:
+    """One trajectory reading: label-word probabilities (and Token Overlap with ICL) at this epoch."""
+    p = next_token_distributions(work, enc)
+    lab_o.append(p[:, labels])
+    if reference is not None:
+        ov_o.append(token_overlap(reference[oi], p, k=k))
+
+
+def select_lr(model, enc: Encoded, var: Variant, grid: Sequence[float] = PAPER_LRS, *, epochs: int,
+              order: Optional[Sequence[int]] = None) -> tuple[Variant, dict]:
+    """The learning rate of ``grid`` with the lowest demo label loss at convergence, trained on the drawn
+    order (identity) [choice: the paper's selection rule was not available]. A run whose demo loss is
+    non-finite or ended above its start is excluded; if every run is, the smallest rate is kept (and
+    the result will say the variant did not move). Returns the variant with that rate and the grid's
+    final losses {lr: loss}."""
+    if not grid or any(not (g > 0 and math.isfinite(g)) for g in grid):
+        raise ProbeInputError("lr_grid", f"every learning rate must be a finite number > 0, got {list(grid)}")
+    order = list(range(enc.shots)) if order is None else list(order)
+    finals = {}
+    for lr in grid:
+        r = finetune_distributions(model, enc, [order], replace(var, lr=float(lr)), epochs=epochs,
+                                   until_converged=True)
+        finals[float(lr)] = r.demo_loss[0, -1].item() if r.demo_loss[0, -1] <= r.demo_loss[0, 0] else math.inf
+    ok = {lr: v for lr, v in finals.items() if math.isfinite(v)}
+    best = min(ok, key=lambda lr: (ok[lr], lr)) if ok else min(finals)
+    return replace(var, lr=best), finals
 

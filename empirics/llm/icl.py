@@ -45,11 +45,12 @@ def _cache_rows(cache, rows: torch.Tensor, config):
 
 @torch.no_grad()
 def icl_distributions(model, enc: Encoded, orders: Sequence[Sequence[int]], *, memory_mb: int = 512,
-                      progress=None) -> torch.Tensor:
+                      progress=None, recorder=None) -> torch.Tensor:
     """p_ICL for every ordering and test input: (O, I, V) float32 probabilities over the vocabulary.
 
     ``memory_mb`` bounds the expanded KV cache of one chunk of rows; ``progress`` (optional) is
-    called with the number of rows done after each chunk.
+    called with the number of rows done after each chunk; ``recorder`` (a :class:`.peers.Recorder`
+    of ``model``, entered) reads the per-layer internals of every row, ordering-major.
     """
     device = next(model.parameters()).device
     O, I = len(orders), len(enc.queries)
@@ -64,6 +65,9 @@ def icl_distributions(model, enc: Encoded, orders: Sequence[Sequence[int]], *, m
     for start in range(0, O * I, chunk):
         o, i = pairs[start:start + chunk].unbind(-1)
         rows = _cache_rows(cache, o.to(device), model.config)
+        if recorder is not None:  # the query tokens are this forward's whole input
+            n = lengths[i.to(device)]
+            recorder.rows(n - 1, 0, n, queries.shape[1])
         h, _ = final_hidden(model, queries[i.to(device)], past_key_values=rows, use_cache=True)  # (R, Q, H)
         last = h[torch.arange(len(i), device=device), lengths[i.to(device)] - 1]  # (R, H)
         out[o, i] = torch.softmax(head(model, last).float(), dim=-1).cpu()

@@ -5,15 +5,18 @@ Measurement only (Shen, Mishra & Khashabi 2024, §5): the outputs are raw next-t
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Collection, Optional, Sequence
 
+import numpy as np
 import torch
 
 from .data import DatasetSpec, Encoded, Task, draw_orderings, encode, sample_task
-from .finetune import FineTuneResult, Variant, finetune_distributions, next_token_distributions
-from .icl import icl_distributions
+from .finetune import FineTuneResult, Variant, finetune_distributions, next_token_distributions, select_lr
+from .errors import ProbeInputError
+from .icl import icl_distributions, icl_distributions_naive
 from .loading import LoadedModel
 
 
@@ -40,6 +43,9 @@ class ProbeOutputs:
     variants: dict[str, FineTuneResult] = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)  # wall times: icl, each variant, total
     seed: int = 0
+    lr_search: dict = field(default_factory=dict)  # variant -> {lr: final demo loss} when the lr was selected
+    internals: dict = field(default_factory=dict)  # "icl": (O, I, …), "zero_shot": (I, …) per-layer internals
+    nulls: dict = field(default_factory=dict)  # null name -> what collect() measured for it
 
     @property
     def gold(self) -> torch.Tensor:
@@ -50,28 +56,115 @@ class ProbeOutputs:
         return torch.as_tensor(self.enc.label_tokens)
 
 
+NULLS = ("random-update", "fp", "random-labels", "untrained")  # the nulls collect() can measure
+
+
 def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_inputs: int, seed: int,
             variants: Sequence[Variant], epochs: int, eval_every: int = 0, k: int = 10,
-            bar: Callable[[str, int], object] = no_bar) -> ProbeOutputs:
-    """Draw the task (``seed``), ICL under ``orders`` orderings, then each variant per ordering."""
+            bar: Callable[[str, int], object] = no_bar, lr_grid: Optional[Sequence[float]] = None,
+            fixed_lr: Collection[str] = (), until_converged: bool = False, internals: bool = False,
+            nulls: Collection[str] = ()) -> ProbeOutputs:
+    """Draw the task (``seed``), ICL under ``orders`` orderings, then each variant per ordering.
+
+    ``lr_grid``: choose each variant's learning rate from it (:func:`.finetune.select_lr`), except
+    the variants named in ``fixed_lr``; ``until_converged``: ``epochs`` is a cap (see :mod:`.finetune`);
+    ``internals``: also the per-layer internals of ICL, zero-shot and every variant (:mod:`.peers`).
+    ``nulls`` (of :data:`NULLS`): "random-update" — each variant's update replaced by a Gaussian one
+    of the same norm; "fp" — ICL again in another batch composition (one row per batch) and without
+    the KV cache, on the first two orderings (floating-point drift); "random-labels" — the whole
+    measurement with the demos' labels redrawn uniformly; "untrained" — the whole measurement on the
+    same architecture with freshly initialised weights (seeded)."""
+    unknown = set(nulls) - set(NULLS)
+    if unknown:
+        raise ProbeInputError("nulls", f"unknown null(s) {sorted(unknown)}; known: {', '.join(NULLS)}")
     t_start = time.perf_counter()
     task = sample_task(ds, shots, test_inputs, seed)
     enc = encode(task, lm.tokenizer)
     perms = draw_orderings(shots, orders, seed)
     out = ProbeOutputs(lm.name, task, enc, perms, icl=torch.empty(0), zero_shot=torch.empty(0), seed=seed)
-    b = bar("ICL", len(perms) * test_inputs)
+    kw = dict(epochs=epochs, eval_every=eval_every, k=k, bar=bar, until_converged=until_converged,
+              internals=internals, null_seed=seed if "random-update" in nulls else None)
     t0 = time.perf_counter()
-    out.icl = icl_distributions(lm.model, enc, perms, progress=b.update)
-    out.seconds["icl"] = time.perf_counter() - t0
-    b.close()
-    out.zero_shot = next_token_distributions(lm.model, enc)
-    for var in variants:
-        b = bar(var.name, len(perms) * epochs)
+    if lr_grid is not None:
+        chosen = []
+        for var in variants:
+            if var.name not in fixed_lr:
+                var, out.lr_search[var.name] = select_lr(lm.model, enc, var, lr_grid, epochs=epochs)
+            chosen.append(var)
+        variants = chosen
+    out.seconds["lr_search"] = time.perf_counter() - t0
+    m = measure(lm.model, enc, perms, variants, seconds=out.seconds, **kw)
+    out.icl, out.zero_shot, out.variants, out.internals = m["icl"], m["zero_shot"], m["variants"], m["internals"]
+    if "fp" in nulls:
         t0 = time.perf_counter()
-        out.variants[var.name] = finetune_distributions(lm.model, enc, perms, var, epochs=epochs,
-                                                        eval_every=eval_every, reference=out.icl, k=k,
-                                                        progress=b.update)
-        out.seconds[var.name] = time.perf_counter() - t0
-        b.close()
+        two = perms[:2]
+        out.nulls["fp"] = {"batch": icl_distributions(lm.model, enc, two, memory_mb=0),
+                           "uncached": icl_distributions_naive(lm.model, enc, two)}
+        out.seconds["null_fp"] = time.perf_counter() - t0
+    if "random-labels" in nulls:
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([seed, 2])
+        words = _label_words(lm, task)
+        relabel = dataclasses.replace(enc, demo_labels=tuple(words[int(y)] for y in rng.integers(0, len(words), shots)))
+        out.nulls["random-labels"] = {"labels": [words.index(w) for w in relabel.demo_labels],
+                                      **measure(lm.model, relabel, perms, variants, **{**kw, "null_seed": None})}
+        out.seconds["null_random_labels"] = time.perf_counter() - t0
+    if "untrained" in nulls:
+        t0 = time.perf_counter()
+        fresh = untrained_copy(lm.model, seed)
+        out.nulls["untrained"] = measure(fresh, enc, perms, variants, **{**kw, "null_seed": None})
+        del fresh
+        out.seconds["null_untrained"] = time.perf_counter() - t0
     out.seconds["total"] = time.perf_counter() - t_start
     return out
+
+
+def _label_words(lm: LoadedModel, task) -> list[tuple[int, ...]]:
+    """Token ids of every class's label word (what a demo's label tokenizes to)."""
+    return [tuple(lm.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in task.spec.label_words]
+
+
+def measure(model, enc: Encoded, perms, variants: Sequence[Variant], *, epochs: int, eval_every: int = 0,
+            k: int = 10, bar=no_bar, until_converged: bool = False, internals: bool = False,
+            null_seed: Optional[int] = None, seconds: Optional[dict] = None) -> dict:
+    """ICL, zero-shot and every variant on one encoded task: {"icl", "zero_shot", "variants", "internals"}."""
+    seconds = {} if seconds is None else seconds
+    I = len(enc.queries)
+    b = bar("ICL", len(perms) * I)
+    t0 = time.perf_counter()
+    ints = {}
+    if internals:
+        from .peers import Recorder
+
+        with Recorder(model) as rec:
+            icl = icl_distributions(model, enc, perms, progress=b.update, recorder=rec)
+        ints["icl"] = {key: v.reshape(len(perms), I, *v.shape[1:]) for key, v in rec.result().items()}
+        zs, ints["zero_shot"] = next_token_distributions(model, enc, internals=True)
+    else:
+        icl = icl_distributions(model, enc, perms, progress=b.update)
+        zs = next_token_distributions(model, enc)
+    seconds["icl"] = time.perf_counter() - t0
+    b.close()
+    results = {}
+    for var in variants:
+        t0 = time.perf_counter()
+        b = bar(var.name, len(perms) * epochs)
+        results[var.name] = finetune_distributions(model, enc, perms, var, epochs=epochs, eval_every=eval_every,
+                                                   reference=icl, k=k, progress=b.update,
+                                                   until_converged=until_converged, internals=internals,
+                                                   null_seed=null_seed)
+        seconds[var.name] = time.perf_counter() - t0
+        b.close()
+    return {"icl": icl, "zero_shot": zs, "variants": results, "internals": ints}
+
+
+def untrained_copy(model, seed: int):
+    """The same architecture with freshly initialised weights (the model's own init, seeded; the global
+    RNG is restored): Deutch et al.'s untrained control."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = AutoModelForCausalLM.from_config(model.config)
+    p = next(model.parameters())
+    return fresh.to(device=p.device, dtype=p.dtype).eval().requires_grad_(False)
