@@ -1,8 +1,10 @@
 """`Check`: a prediction beside a measurement, with a tolerance *and its reason*, and a verdict.
 
 Every claim test builds Checks through :func:`check`; each one is ``note()``-d for Hypothesis and
-logged for the harness (:mod:`iclgd.properties.harness`), which turns the checks of a failing test's
-minimal example into a counterexample record. Tests assert on ``Check.holds``.
+logged for the harness (:mod:`iclgd.properties.harness`), which turns the checks behind each
+recorded verdict into one counterexample record. A check's verdict (:mod:`iclgd.properties.verdicts`)
+follows from ``expect`` and whether its error stayed within tolerance; theorem tests assert that no
+check is ``refuted`` (:func:`refutations`), refutation tests that their counterexample was found.
 """
 from __future__ import annotations
 
