@@ -147,25 +147,19 @@ def _out_dir(text: str) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise UsageError(f"--out: {out} is not empty and is not an iclgd report folder (no {MARKER}); "
                          "choose another folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out: cannot create {out.parent} ({e.strerror})") from None
-    if not os.access(out.parent, os.W_OK):
-        raise UsageError(f"--out: {out.parent} is not writable")
+    _writable_dir("--out", out.parent)
     return out
 
 
-def _records_dir(text: str | None) -> Path:
-    from iclgd.properties.records import records_dir
-
-    path = records_dir(text).expanduser().resolve()
+def _writable_dir(flag: str, path: Path) -> Path:
+    """``path`` resolved, created if missing, and writable — else a one-line error naming ``flag``."""
+    path = path.expanduser().resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UsageError(f"--records: cannot create {path} ({e.strerror})") from None
+        raise UsageError(f"{flag}: cannot create {path} ({e.strerror})") from None
     if not os.access(path, os.W_OK):
-        raise UsageError(f"--records: {path} is not writable")
+        raise UsageError(f"{flag}: {path} is not writable")
     return path
 
 
@@ -310,16 +304,11 @@ def run(args) -> int:
         env["ICLGD_PERTURB"] = args.perturb
     if args.model:
         env["ICLGD_MODEL"] = str(Path(args.model).resolve())
-    out, records = _out_dir(args.out), _records_dir(args.records)
+    from iclgd.properties.records import records_dir
+
+    out, records = _out_dir(args.out), _writable_dir("--records", records_dir(args.records))
     if args.example_db:
-        db = Path(args.example_db).expanduser().resolve()
-        try:
-            db.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"--example-db: cannot create {db} ({e.strerror})") from None
-        if not os.access(db, os.W_OK):
-            raise UsageError(f"--example-db: {db} is not writable")
-        env["ICLGD_EXAMPLE_DB"] = str(db)
+        env["ICLGD_EXAMPLE_DB"] = str(_writable_dir("--example-db", Path(args.example_db)))
     work = Path(args.work).expanduser().resolve() if args.work else out.parent / f".{out.name}.shards"
     if args.launcher == "local" and (args.resume or args.work or args.shards != "1"):
         raise UsageError("--launcher: --shards, --work and --resume need --launcher submitit")
