@@ -189,7 +189,7 @@ def test_gd_average_is_m1_loss_at_identity(s):
 @given(s=settings_more("Wu-length"), N2=st.integers(1, 64))
 def test_optimum_at_the_test_length_beats_any_other_training_length(s, N2):
     """R_M(Γ_M*) ≤ R_M(Γ_N*): the claim at training length M against the claim at training length N."""
-    at_m = get_claim("Wu-length").predict(s.replace(n=P.T.test_length(s)), exact=False).loss
+    at_m = get_claim("Wu-length").predict(s.replace(n=T.test_length(s)), exact=False).loss
     at_n = get_claim("Wu-length").predict(s.replace(n=N2), exact=False).loss
     c = check("Wu-length", "R_M(Γ_M*) ≤ R_M(Γ_N*)", at_n, at_m, 1e-12 * max(1.0, at_n),
               "one-sided, float64 rounding of the two risks", {**s.to_json(), "N2": N2}, error=max(0.0, at_m - at_n))

@@ -1,5 +1,9 @@
 """Eight claims beyond the seed papers (shared/CLAIMS_MORE.md): the *stated* closed forms.
 
+Only ZFB defines a ``distribution`` (what `iclgd train` trains on): the others predict a risk that is
+not the training optimum at the training length (test-length risks, baselines), or have a law the
+Gaussian trainer cannot sample (uniform x, a prior mean), so `iclgd train` refuses them.
+
 ZFB, ZFB-length (Zhang, Frei & Bartlett 2024), Wu-length (Wu et al. 2024), GD-average and OLS
 (Garg et al. 2022's baselines), vO-uniform (von Oswald et al. 2023's data law), Fu-Newton (Fu et al.
 2024) and M2m (after Zhang, Wu & Bartlett 2024). Convention (THEORY.md): ŷ = gᵀ Γ x_q,
@@ -297,10 +301,6 @@ def _predict_wu(s: Setting, exact_: bool) -> Prediction:
     return Prediction(G, eta_if_scaled(G, H), float(risk_wu(H, psi2, s.sigma2, M, G)), ex)
 
 
-def _dist_wu(s: Setting) -> Distribution:
-    return Distribution(s.Sigma, prior_psi2(s) * np.eye(s.d), s.sigma2, "linear")
-
-
 # ---- GD-average, OLS ----------------------------------------------------------------------------
 def _validate_isotropic(claim: str, extra_allowed=()):
     def v(s: Setting):
@@ -326,10 +326,6 @@ def _predict_ols(s: Setting, exact_: bool) -> Prediction:
     """OLS is not a Γ-predictor: ``gamma`` is empty (0×0), ``eta`` None; ``loss`` is its risk."""
     ex = {"gamma": None, "eta": None, "loss": str(risk_ols(s.n, s.d, s.sigma2_exact))} if exact_ else None
     return Prediction(np.zeros((0, 0)), None, float(risk_ols(s.n, s.d, s.sigma2)), ex)
-
-
-def _dist_iso(s: Setting) -> Distribution:
-    return Distribution(np.eye(s.d), np.eye(s.d), s.sigma2, "linear")
 
 
 # ---- vO-uniform ------------------------------------------------------------------------------------
@@ -433,8 +429,7 @@ register(Claim(
     statement="Γ_Z trained at length N, tested at length M (noiseless, w ~ N(0, I)): E(ŷ − wᵀx_q)² = (1/M) tr(A S) "
     "+ (1/N²) tr(B A B), A = Γ_Z Λ Γ_Z, S = tr(Λ) Λ + Λ², B = Λ + tr(Λ) I; M → ∞: (1/N²) tr(B A B).",
     assumptions=("x_j, x_q ~ N(0, Λ) i.i.d., Λ SPD", "w ~ N(0, I)", "σ² = 0", "test prompts of length M ≥ 1"),
-    predict_fn=lambda s, e: _predict_zfb_family(s, e, test_length(s)), distribution_fn=_dist_zfb,
-    validate_fn=_validate_zfb_length,
+    predict_fn=lambda s, e: _predict_zfb_family(s, e, test_length(s)), validate_fn=_validate_zfb_length,
 ))
 register(Claim(
     id="Wu-length", citation=Citation(**WU_PAPER, theorem="optimal one-step GD and its risk at another length"),
@@ -443,21 +438,21 @@ register(Claim(
     "and R_M(Γ) = σ² + ψ² tr H − 2ψ² tr(ΓH²) + tr(Γᵀ H Γ A_M), A_M = ψ²(1 + 1/M) H² + (ψ² tr H + σ²) H / M, "
     "for ŷ = x_qᵀ Γ g (for ŷ = gᵀ Γ x_q read Γᵀ for Γ; the two agree on Γ_N*); R_M(Γ_M*) ≤ R_M(Γ_N*).",
     assumptions=("x_j, x_q ~ N(0, H) i.i.d., H SPD", "w ~ N(0, ψ² I), ψ² > 0", _NOISE, "test prompts of length M ≥ 1"),
-    predict_fn=_predict_wu, distribution_fn=_dist_wu, validate_fn=_validate_wu,
+    predict_fn=_predict_wu, validate_fn=_validate_wu,
 ))
 register(Claim(
     id="GD-average", citation=Citation(**GARG_PAPER, theorem="averaging baseline"), tag="[derived]",
     statement="x, w ~ N(0, I): ŷ = gᵀ x_q (one GD step from 0 with η = 1) has risk σ² + d(d + 1 + σ²)/n, the M1 "
     "loss at Γ = I.",
     assumptions=("x_j, x_q ~ N(0, I_d) i.i.d.", "w ~ N(0, I_d)", _NOISE),
-    predict_fn=_predict_gd_average, distribution_fn=_dist_iso, validate_fn=_validate_isotropic("GD-average"),
+    predict_fn=_predict_gd_average, validate_fn=_validate_isotropic("GD-average"),
 ))
 register(Claim(
     id="OLS", citation=Citation(**GARG_PAPER, theorem="least-squares baseline"), tag="[derived]",
     statement="x, w ~ N(0, I): the minimum-norm least-squares predictor has risk d − n when noiseless and n < d "
     "(0 for n ≥ d), and σ²(1 + d/(n − d − 1)) with noise and n > d + 1.",
     assumptions=("x_j, x_q ~ N(0, I_d) i.i.d.", "w ~ N(0, I_d)", _NOISE, "σ² > 0 ⇒ n > d + 1"),
-    predict_fn=_predict_ols, distribution_fn=_dist_iso, validate_fn=_validate_ols,
+    predict_fn=_predict_ols, validate_fn=_validate_ols,
 ))
 register(Claim(
     id="vO-uniform", citation=Citation(**VON_OSWALD_PAPER, theorem="U(−a, a) data law"), tag="[derived]",
