@@ -84,7 +84,7 @@ PLANS = {
     # `iclgd train` defaults: every step's loss is over all prompts drawn so far with the query averaged
     # out (reuse; one-layer LSA on linear targets, notes/issue14.md); elsewhere the fresh-prompt fallback
     ("cli", "lsa"): Plan(8, Schedule(steps=200, lr=5e-2, lr_final=1e-3, warmup=10, batch=512, batch_start=256,
-                                     reuse=True, fallback=Schedule(steps=800, lr=2e-2, lr_final=5e-4, warmup=50,
+                                     betas=(0.8, 0.95), reuse=True, fallback=Schedule(steps=800, lr=2e-2, lr_final=5e-4, warmup=50,
                                                                    batch=1024, batch_start=512)), 1 << 16),
     # L-layer Ahn et al. models converge far more slowly (notes/issue4.md): a higher rate for longer
     ("cpu", "deep"): Plan(8, Schedule(steps=1500, lr=3e-2, lr_final=3e-3, warmup=50, batch=256, batch_start=256), 1 << 15),
