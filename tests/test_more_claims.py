@@ -233,3 +233,20 @@ def test_neither_ols_nor_one_step_gd_dominates(direction):
     assert not c.holds
     mc, = P.mc_checks("OLS", s, seed=1, n_prompts=40_000)
     assert mc.holds, mc.summary()  # the OLS risk used here is the measured one
+
+
+# ---- meta-tests of the strategies ------------------------------------------------------------------
+@pytest.mark.parametrize("claim", MORE_CLAIMS)
+@given(data=st.data())
+def test_strategies_stay_within_each_claims_assumptions(claim, data):
+    """Every drawn setting passes the claim's validator; Monte Carlo settings of OLS with noise have
+    n ≥ d + 4 (finite variance of the per-prompt error); M2m's β is never 0."""
+    mc = data.draw(st.booleans(), label="mc")
+    s = data.draw(settings_more(claim, mc=mc), label="setting")
+    get_claim(claim).validate(s)
+    if claim == "OLS" and mc and s.sigma2 > 0:
+        assert s.n >= s.d + 4
+    if claim == "M2m":
+        assert any(s.mean)
+    if claim == "Fu-Newton":
+        assert np.linalg.eigvalsh(s.Sigma)[0] >= 0.5  # A Aᵀ + c I with c ≥ 1/2
