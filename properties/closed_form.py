@@ -21,6 +21,7 @@ from iclgd.theory.nonlinear import gamma_loss_general_numeric, moments_by_quadra
 from iclgd.theory.targets import parse_target
 
 from .checks import Check, check
+from .laws import data_law, sampler_args
 from .order import float_tolerance
 from .profile import scale
 from .stats import per_check_alpha, z_crit
@@ -32,23 +33,6 @@ def scale_d() -> int:
 
 def describe(s: Setting, **extra) -> dict:
     return {**s.to_json(), **extra}
-
-
-def sampler_args(claim_id: str | None, s: Setting) -> dict:
-    """Keyword arguments of :func:`sample_prompts` for the data law the claim speaks about
-    (``claim_id=None``: the Setting's own law, whatever assumptions it breaks)."""
-    law = s if claim_id is None else data_law(claim_id, s)
-    t = parse_target(s.target, s.d)
-    phi = {"linear": "linear", "tanh": "tanh"}.get(t.kind, "relu")
-    return dict(sigma2=s.sigma2, phi=phi, m=t.m, scales=t.scales or None, Sigma=law.Sigma, Sigma_w=law.Sigma_w)
-
-
-def data_law(claim_id: str, s: Setting) -> Setting:
-    """The Setting with the claim's data law made explicit (e.g. M2's prior Σ⁻¹ written into cov_w)."""
-    if claim_id == "M3":
-        return s
-    dist = get_claim(claim_id).distribution(s)
-    return s.replace(cov=dist.Sigma, cov_w=dist.Sigma_w)
 
 
 # ---- 1. global optimality of Γ* on the exact population loss ----------------------------------
