@@ -187,6 +187,55 @@ def figures(rows: list[dict], out: Path) -> list[str]:
     return made
 
 
+def theory_curves(out: Path) -> list[str]:
+    """What the closed forms say, as a reader wants to see it (every point one ``Claim.predict``):
+    risk vs test-prompt length M for the length claims (trained at n), and risk vs n for the
+    baselines (OLS, GD-average = one GD step at Γ = I, M1's optimal one-step GD)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    from iclgd.theory import REGISTRY, Setting, SettingError
+
+    def curve(cid, xs, make):
+        pts = []
+        for x in xs:
+            try:
+                pts.append((x, REGISTRY[cid].predict(make(x), exact=False).loss))
+            except SettingError:  # outside the claim's assumptions (e.g. OLS with noise and n ≤ d + 1)
+                continue
+        return pts
+
+    made = []
+    d, n = 3, 10
+    length = {"ZFB-length (σ² = 0)": curve("ZFB-length", range(1, 61), lambda m: Setting(d, n, 0.0, test_n=m)),
+              "Wu-length (σ² = 0.25)": curve("Wu-length", range(1, 61), lambda m: Setting(d, n, 0.25, test_n=m))}
+    if any(length.values()):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for label, pts in length.items():
+            if pts:
+                ax.plot(*zip(*pts), label=label)
+        ax.axvline(n, color="k", lw=0.8, ls="--")
+        ax.set_xlabel(f"test prompt length M (trained at n = {n}, d = {d})"), ax.set_ylabel("predicted risk")
+        ax.set_yscale("log"), ax.legend(fontsize=7)
+        made.append(_save(fig, out / "risk_vs_test_length.png"))
+    ns = range(1, 41)
+    base = {cid: curve(cid, ns, lambda m: Setting(d, m, 0.25)) for cid in ("OLS", "GD-average", "M1") if cid in REGISTRY}
+    if any(base.values()):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        names = {"M1": "one-step GD, optimal η (M1)", "GD-average": "GD-average (Γ = I)", "OLS": "OLS"}
+        for cid, pts in base.items():
+            if pts:
+                ax.plot(*zip(*pts), "o-", ms=2, label=names[cid])
+        ax.set_xlabel(f"context length n (d = {d}, σ² = 0.25)"), ax.set_ylabel("predicted risk")
+        ax.set_yscale("log"), ax.legend(fontsize=7)
+        made.append(_save(fig, out / "risk_vs_n_baselines.png"))
+    return made
+
+
 def _save(fig, path: Path) -> str:
     if fig.get_layout_engine() is None:
         fig.tight_layout()

@@ -240,6 +240,7 @@ def test_verify_end_to_end_and_replaces_only_its_own_folder(capsys, suite, tmp_p
     status = {c["id"]: c["status"] for c in doc["claims"]}
     assert status["M1"] == "held" and status["softmax-1L"] == "refuted-as-expected" and status["M2"] == "skipped"
     assert (out / ".iclgd-report").exists() and (out / "report.md").exists()
+    assert {"risk_vs_test_length.png", "risk_vs_n_baselines.png"} <= set(doc["figures"])
     rc, cap = _verify(capsys, suite, out, "-k", "(((")  # pytest usage error: exit 4, old report kept
     assert rc == 4 and (out / "report.md").exists() and cap.err.strip().splitlines()[-1].startswith("iclgd verify: error")
     rc, cap = _verify(capsys, suite, out, "-k", "zzz")  # nothing ran: exit 3, old report kept

@@ -349,7 +349,7 @@ def run(args) -> int:
                 code = 1
             if shards and rc == 4:
                 code = EXIT_PYTEST  # a shard did not finish: the merged report says which; --resume reruns it
-            figs = report.figures(rows, tmp)
+            figs = report.figures(rows, tmp) + report.theory_curves(tmp)
             ids = {i for c in claims_rows for i in c["records"]}
             sub = records / "perturbed" if args.perturb else records
             links = {i: os.path.relpath(sub / f"{i}.json", out) for i in ids if (sub / f"{i}.json").exists()}
