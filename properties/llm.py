@@ -17,6 +17,7 @@ algorithm under O orderings (:mod:`iclgd.empirics.llm`), and returns
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
@@ -38,6 +39,7 @@ from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 from .checks import Check, check
 from .order import gamma_n, refute_equivalence, sign_test, sign_test_inputs
 from .stats import bootstrap_interval, per_check_alpha
+from .verdicts import FINDING, HELD, INCONCLUSIVE
 
 CPU_EPOCHS = 5  # scaled-down default on CPU; the paper's 200 on CUDA
 DEFAULT_VARIANTS = ("gd", "gd-mid", "gd-deep", "sgd", "adam")
@@ -163,6 +165,23 @@ def sparsity_summary(model, thresholds=THRESHOLDS) -> dict:
     prof["requirement"] = need
     prof["meets_requirement"] = {m: [f >= need[m] for f in prof["mean"][m]] for m in ("q", "k", "v")}
     return prof
+
+
+def sparsity_check(prof: dict, *, setting: dict) -> Check:
+    """S3 (Shen et al. §6) on a measured profile (:func:`sparsity_summary`): the pattern holds when every
+    layer's fraction |w| < ε, at every ε, for W_Q, W_K, W_V is below the construction's requirement.
+    Deterministic (no sampling): error = max over projections, layers and ε of (measured − required),
+    tolerance 0; the setting carries the profile's means and the requirement."""
+    need = prof["requirement"]
+    gaps = [f - need[m] for layer in prof["layers"] for m in ("q", "k", "v") for f in layer[m]]
+    worst = max(gaps)
+    closest = {m: max(max(layer[m]) for layer in prof["layers"]) for m in ("q", "k", "v")}
+    return check("S3", "sparsity (W_Q, W_K, W_V) below the one-step-GD construction's requirement",
+                 [need[m] for m in "qkv"], [closest[m] for m in "qkv"], 0.0,
+                 f"max over {len(prof['layers'])} layers, W_Q/W_K/W_V and ε ∈ {prof['thresholds']} of the measured "
+                 f"fraction |w| < ε minus the requirement (exact counts, no sampling)",
+                 {**setting, "mean": prof["mean"], "thresholds": prof["thresholds"], "requirement": need,
+                  "densest_margin": -worst}, error=worst, expect="pattern")
 
 
 def summarize(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int = 1000, level: float = 0.99) -> dict:
@@ -522,6 +541,8 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
     summary["nulls"] = list(cfg.nulls)
     if sparsity:
         summary["sparsity"] = sparsity_summary(lm.model)
+        c = sparsity_check(summary["sparsity"], setting={"model": cfg.model})
+        summary["sparsity_check"] = {**_check_row(c), "densest_margin": c.setting["densest_margin"]}
     summary["timings"]["load_seconds"] = load_s
     summary["device"] = str(lm.device)
     summary["seconds"] = time.perf_counter() - t0
@@ -541,3 +562,135 @@ def _check_row(c: Check) -> dict:
         if key in s:
             row[key] = s[key]
     return row
+
+
+# ---- Shen et al.'s grid as one run ------------------------------------------------------------
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """The paper's grid (SHEN.md): every (dataset, N) cell is one :func:`run_probe` per demo seed.
+
+    CPU default [choice, sized for ≤ 15 min on 2 quiet cores]: SST-2, AGNews, TREC, SUBJ; N ∈ {2, 4};
+    one demo seed; min(N!, 4) orderings; 26 test inputs (the fewest for which an exact sign test reaches
+    the per-check level); ĜD on the deep W_V; lr from the paper's grid; until converged (cap 10); the
+    peers' metrics and the random-update, floating-point, untrained and random-label nulls.
+    CUDA default [paper scale]: N ∈ {2, 4, 8}, three seeds, 10 orderings, 64 test inputs, every
+    variant, cap 200 epochs. The paper's N = 1 is left out: one demonstration has one ordering, so
+    order sensitivity and the ICL–ICL(reordered) baseline are undefined there."""
+    model: str = DEFAULT_MODEL
+    datasets: tuple[str, ...] = ("sst2", "agnews", "trec", "subj")
+    shots: tuple[int, ...] = (2, 4)
+    seeds: tuple[int, ...] = (0,)
+    orders: int = 4
+    test_inputs: int = 26
+    variants: tuple[str, ...] = ("gd-deep",)
+    epochs: int = 10  # the cap
+    lr_grid: tuple[float, ...] = (1e-3, 5e-3, 1e-4, 5e-4)
+    nulls: tuple[str, ...] = ("random-update", "fp", "untrained", "random-labels")
+    device: str = "cpu"
+    dtype: Optional[str] = None
+    k: int = 10
+    n_boot: int = 1000
+    level: float = 0.99
+
+    @classmethod
+    def default(cls, device: str = "cpu", **over) -> "ProtocolConfig":
+        if torch.device(device).type == "cuda":
+            base = dict(shots=(2, 4, 8), seeds=(0, 1, 2), orders=10, test_inputs=64, variants=ALL_VARIANTS,
+                        epochs=PAPER_EPOCHS)
+            return cls(device=device, **{**base, **over})
+        return cls(device=device, **over)
+
+    def cells(self):
+        return [(d, n, s) for d in self.datasets for n in self.shots for s in self.seeds]
+
+    def validate(self) -> None:
+        if not self.datasets:
+            raise SettingError("datasets", "must name at least one dataset")
+        if not self.shots or any(n < 2 for n in self.shots):
+            raise SettingError("shots_grid", f"every N must be >= 2 (one demonstration has one ordering: no "
+                               f"order sensitivity, no reordered baseline), got {list(self.shots)}")
+        if not self.seeds:
+            raise SettingError("seeds", "must give at least one demo seed")
+        if not 1 <= self.orders <= 10:
+            raise SettingError("orders", f"the paper's protocol uses at most 10 orderings per N, got {self.orders}")
+
+
+ALL_VARIANTS = ("gd", "gd-mid", "gd-deep", "sgd", "adam", "kv-sgd", "lc-gd")
+
+
+def run_protocol(cfg: ProtocolConfig, *, bar: Callable[[str, int], object] = no_bar,
+                 progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Run every cell and aggregate: per (dataset, N) cell each variant's label-loss drop, order
+    sensitivity with intervals, Shen's and the peers' metrics with their nulls, S1 and S2 checks;
+    the S2 verdict aggregated as S2 is stated (on every dataset and N, for every GD/ĜD variant and
+    both metrics): ``held`` when every decided check supports the pattern and none is missing,
+    ``finding`` when any cell's check ties or reverses it (listed), ``inconclusive`` otherwise."""
+    cfg.validate()
+    t0 = time.perf_counter()
+    cells, checks = [], {"s1": [], "s2": []}
+    for i, (ds, n, seed) in enumerate(cfg.cells()):
+        if progress is not None:
+            progress(f"cell {i + 1}/{len(cfg.cells())}: {ds} N={n} seed {seed}")
+        orders = min(cfg.orders, math.factorial(n))
+        pc = ProbeConfig(model=cfg.model, dataset=ds, shots=n, orders=orders, test_inputs=cfg.test_inputs,
+                         variants=cfg.variants, epochs=cfg.epochs, device=cfg.device, dtype=cfg.dtype, seed=seed,
+                         k=cfg.k, n_boot=cfg.n_boot, level=cfg.level, lr_grid=cfg.lr_grid, until_converged=True,
+                         peers=True, nulls=cfg.nulls, eval_every=1)
+        rep = run_probe(pc, bar=bar, sparsity=(i == 0))
+        s = rep.summary
+        cell = {k: s[k] for k in ("dataset", "shots", "seed", "orders", "test_inputs", "accuracy", "order_sensitivity",
+                                  "fine_tuning", "comparisons", "metrics", "s1", "pattern", "trajectory", "timings",
+                                  "variants", "rows")}
+        cell["s2"] = _cell_s2(rep.pattern, s["metrics"])
+        if "sparsity" in s:
+            sparsity = s["sparsity"]
+        cells.append(cell)
+        checks["s1"] += rep.s1
+        checks["s2"] += rep.pattern
+    return {"protocol": "shen", "config": _config_json(cfg), "cells": cells,
+            "s2": aggregate_s2(checks["s2"]), "s1": _count(checks["s1"]), "sparsity": sparsity,
+            "flags": [f"{c['dataset']} N={c['shots']} seed {c['seed']}: {f}" for c in cells for f in c["metrics"]["flags"]],
+            "seconds": time.perf_counter() - t0, "checks": checks}
+
+
+def _config_json(cfg: ProtocolConfig) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
+
+
+def _count(cs: list[Check]) -> dict:
+    out: dict[str, int] = {}
+    for c in cs:
+        out[c.verdict] = out.get(c.verdict, 0) + 1
+    return out
+
+
+def _cell_s2(pattern: list[Check], metrics: dict) -> list[dict]:
+    """Per (variant, metric) of the cell: supports / ties / reverses, the verdict, and whether the metric
+    beats each of its nulls."""
+    rows = []
+    for c in pattern:
+        s = c.setting
+        nulls = metrics["variants"].get(s["variant"], {}).get(s["metric"], {}).get("nulls", {})
+        rows.append({"variant": s["variant"], "metric": s["metric"], "outcome": s["outcome"], "verdict": c.verdict,
+                     "reordered": c.predicted, "variant_agreement": c.measured, "effect": s["effect"],
+                     "inconclusive": c.inconclusive,
+                     "beats_nulls": {k: v.get("beats") for k, v in nulls.items() if k != "icl_reordered"}})
+    return rows
+
+
+S2_VARIANTS = ("gd", "gd-mid", "gd-deep")  # the GD and ĜD variants S2 speaks about
+
+
+def aggregate_s2(pattern: list[Check]) -> dict:
+    """One S2 verdict from every cell's checks, exactly as S2 is stated: the pattern on every dataset and N
+    against every GD / ĜD variant and both metrics."""
+    mine = [c for c in pattern if c.setting.get("variant") in S2_VARIANTS]
+    bad = [c for c in mine if c.verdict == FINDING]
+    weak = [c for c in mine if c.verdict == INCONCLUSIVE]
+    verdict = FINDING if bad else INCONCLUSIVE if (weak or not mine) else HELD
+    name = lambda c: (f"{c.setting['dataset']} N={c.setting['shots']} seed {c.setting['seed']} "  # noqa: E731
+                      f"{c.setting['variant']} {c.setting['metric']}")
+    return {"verdict": verdict, "checks": len(mine), "held": sum(c.verdict == HELD for c in mine),
+            "not_reproduced": [{"cell": name(c), "outcome": c.setting["outcome"], "effect": c.setting["effect"]}
+                               for c in bad],
+            "inconclusive": [{"cell": name(c), "why": c.inconclusive} for c in weak]}

@@ -216,3 +216,61 @@ def test_summary_reports_every_metric_beside_its_nulls_on_a_tiny_model():
         assert {"random_update", "untrained", "icl_reordered"} <= set(rows["sim_aou"]["nulls"])
         assert rows["sim_aou"]["nulls"]["untrained"]["beats"] is None  # 3 inputs: cannot decide, says so
     assert isinstance(s["flags"], list)
+
+
+# ---- data: every StaICC dataset, local files, bad input --------------------------------------------
+def test_local_csv_and_jsonl_files(tmp_path):
+    from iclgd.empirics.llm import data as D
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "".join(f"row {i},{'yes' if i % 2 else 'no'}\n" for i in range(12)))
+    s = D.spec(str(csv))
+    assert s.label_words == (" no", " yes") and s.template == D.LOCAL_TEMPLATE
+    t = D.sample_task(s, 2, 3, seed=0)
+    assert {y for _, y in t.demos + t.tests} <= {0, 1} and all(x.startswith("row") for x, _ in t.demos)
+    js = tmp_path / "d.jsonl"
+    js.write_text("".join(f'{{"text": "t{i}", "label": {i % 3}}}\n' for i in range(9)))
+    s = D.spec(str(js)).with_overrides([" a", " b", " c"])
+    assert s.label_words == (" a", " b", " c") and len(D.load_table(s.file)) == 9
+    with pytest.raises(ProbeInputError, match="shots"):
+        D.sample_task(s, 8, 2, seed=0)  # 10 rows needed, 9 there: an N larger than the dataset allows
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,y\nhello,1\n")
+    with pytest.raises(ProbeInputError, match="lacks the 'text' and 'label' columns"):
+        D.spec(str(bad))
+    with pytest.raises(ProbeInputError, match="does not exist"):
+        D.spec(str(tmp_path / "none.jsonl"))
+    assert len(D.DATASETS) == 10  # every dataset StaICC ships
+
+
+def test_cli_protocol_end_to_end_on_a_local_checkpoint(tmp_path, capsys):
+    """`iclgd probe --protocol shen` on a tiny checkpoint (plumbing): every cell carries the label-loss
+    drop, order sensitivity, Shen's and the peers' metrics and their nulls; S2 aggregated; plot written."""
+    import json
+
+    from iclgd.cli import main
+    from tests.test_llm_plumbing import tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny")
+    png = tmp_path / "traj.png"
+    rc = main(["probe", "--protocol", "shen", "--model", str(ckpt), "--datasets", "sst2", "--shots-grid", "2,3",
+               "--orders", "2", "--test-inputs", "3", "--variants", "gd-deep", "--epochs", "2", "--lr-grid", "0.1,0.5",
+               "--n-boot", "100", "--json", "--plot", str(png)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(c["dataset"], c["shots"], c["orders"]) for c in out["cells"]] == [("sst2", 2, 2), ("sst2", 3, 2)]
+    cell = out["cells"][1]
+    f = cell["fine_tuning"]["gd-deep"]
+    assert {"initial", "final", "drop", "moved", "epochs", "lr"} <= set(f) and f["lr"] in (0.1, 0.5)
+    m = cell["metrics"]["variants"]["gd-deep"]
+    assert {"sim_aou", "sim_am", "sim_am_delta", "rec2ftp", "token_overlap", "overlap_cosine"} == set(m)
+    assert {"random_update", "untrained", "random_labels", "icl_reordered"} <= set(m["sim_am"]["nulls"])
+    assert {"fp_batch", "fp_uncached"} <= set(cell["metrics"]["order_sensitivity"])
+    assert out["s2"]["verdict"] == "inconclusive"  # 3 test inputs: too few, and it says so
+    assert all(r["verdict"] == "inconclusive" for c in out["cells"] for r in c["s2"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for bad, flag in ((["--variants", "newton"], "--variants"), (["--nulls", "zero"], "--nulls"),
+                      (["--lr-grid", "0.1,-1"], "--lr-grid"), (["--datasets", "imdb"], "--dataset"),
+                      (["--shots-grid", "2,x"], "--shots-grid"), (["--shots-grid", "1,2"], "--shots-grid")):
+        assert main(["probe", "--protocol", "shen", "--model", str(ckpt), *bad]) == 2
+        assert flag in capsys.readouterr().err.strip().splitlines()[-1]

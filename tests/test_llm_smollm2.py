@@ -32,7 +32,8 @@ from iclgd.empirics.llm import finetune as F
 from iclgd.empirics.llm import icl as I
 from iclgd.empirics.llm import metrics as M
 from iclgd.properties.llm import (
-    DEFAULT_VARIANTS, construction_sparsity, invariance_check, pattern_checks, s1_checks, sparsity_summary,
+    DEFAULT_VARIANTS, construction_sparsity, invariance_check, pattern_checks, s1_checks, sparsity_check,
+    sparsity_summary,
     summarize,
 )
 from iclgd.properties.order import refute_equivalence, sign_test_inputs
@@ -200,9 +201,17 @@ def test_cached_icl_is_as_accurate_as_full_prompts_in_smollm2(smollm2, smollm2_f
     assert err_cached <= 4 * err_plain + 1e-12
 
 
+@pytest.mark.claim("S3")
 def test_sparsity_profile_of_smollm2(smollm2):
+    """S3 (Shen et al. §6) as a check with its numbers: every layer of SmolLM2 is far less sparse than the
+    one-step-GD construction needs at width 576 (99.957 % for W_K, W_Q; 74.957 % for W_V)."""
     lm, _ = smollm2
     s = sparsity_summary(lm.model)
+    c = sparsity_check(s, setting={"model": "smollm2"})
+    print(c.summary(), c.setting["mean"])
+    assert c.expect == "pattern" and c.verdict in ("held", "finding")
+    assert c.error == pytest.approx(max(f - s["requirement"][m] for layer in s["layers"] for m in "qkv"
+                                        for f in layer[m]))
     assert s["shapes"] == {"q": [576, 576], "k": [192, 576], "v": [192, 576]}  # 9 query heads, 3 KV heads × 64
     assert s["attention"] == {"hidden": 576, "n_heads": 9, "n_kv_heads": 3, "head_dim": 64}
     assert len(s["layers"]) == 30

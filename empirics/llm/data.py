@@ -1,7 +1,9 @@
 """Real text-classification data from the ``StaICC`` package, written into prompts.
 
-Datasets (shared/RESOURCES.md): SST-2, AGNews, TREC, SUBJ as pickled lists of ``([text], label)``
-under ``StaICC/cached_dataset/``. They are read with an Unpickler whose ``find_class`` refuses every
+Datasets (shared/RESOURCES.md): every dataset StaICC ships — SST-2, AGNews, TREC, SUBJ, Rotten
+Tomatoes, SST-5, Financial PhraseBank, TweetEval emotion and hate, hate_speech18 — as pickled lists of
+``([text], label)`` under ``StaICC/cached_dataset/`` (label words: StaICC's reduced label spaces), and
+any local ``.csv`` / ``.jsonl`` file with ``text`` and ``label`` columns (:func:`local_spec`). They are read with an Unpickler whose ``find_class`` refuses every
 global, so a tampered file cannot run code. The paper's CB and RTE are not shipped offline.
 
 Prompt format [choice, following StaICC's default templates; every piece is an overridable field of
@@ -74,11 +76,29 @@ DATASETS: dict[str, DatasetSpec] = {
                         Template("question: ", " target:"), "TREC (Li and Roth 2002)"),
     "subj": DatasetSpec("subj", "subjective", (" false", " true"), Template("review: ", " subjectiveness:"),
                         "SUBJ (Pang and Lee 2004); label 1 = subjective"),
+    "rotten_tomatoes": DatasetSpec("rotten_tomatoes", "rotten_tomatoes", (" negative", " positive"),
+                                   Template("review: ", " sentiment:"), "Rotten Tomatoes / MR (Pang and Lee 2005)"),
+    "sst5": DatasetSpec("sst5", "sst5", (" poor", " bad", " neutral", " good", " great"),
+                        Template("sentence: ", " sentiment:"), "SST-5 (Socher et al. 2013)"),
+    "financial_phrasebank": DatasetSpec("financial_phrasebank", "financial_phrasebank",
+                                        (" negative", " neutral", " positive"), Template("sentence: ", " sentiment:"),
+                                        "Financial PhraseBank (Malo et al. 2014)"),
+    "tweet_eval_emotion": DatasetSpec("tweet_eval_emotion", "tweet_eval_emotion", (" anger", " joy", " positive", " sad"),
+                                      Template("tweet: ", " emotion:"), "TweetEval emotion (Barbieri et al. 2020)"),
+    "tweet_eval_hate": DatasetSpec("tweet_eval_hate", "tweet_eval_hate", (" normal", " hate"),
+                                   Template("tweet: ", " hate speech:"), "TweetEval hate (Barbieri et al. 2020)"),
+    "hate_speech_18": DatasetSpec("hate_speech_18", "hate_speech_18", (" normal", " hate", " skip", " relation"),
+                                  Template("tweet: ", " hate speech:"), "hate_speech18 (de Gibert et al. 2018)"),
 }
+LOCAL_TEMPLATE = Template("input: ", " label:")  # [choice] for a local file; every field is overridable
+LOCAL_SUFFIXES = (".csv", ".jsonl")
 NOT_OFFLINE = {"cb": "CommitmentBank", "rte": "RTE"}
 
 
 def spec(name: str) -> DatasetSpec:
+    """A StaICC dataset by name, or a local ``.csv`` / ``.jsonl`` file (see :func:`local_spec`)."""
+    if name.lower().endswith(LOCAL_SUFFIXES):
+        return local_spec(name)
     key = name.lower()
     if key in NOT_OFFLINE:
         raise ProbeInputError("dataset", f"{NOT_OFFLINE[key]} (used by Shen et al.) is not available offline: "
@@ -107,9 +127,62 @@ def staicc_dir() -> Path:
     return Path(list(spec_.submodule_search_locations)[0]) / "cached_dataset"
 
 
+def _local_rows(path: Path) -> list[tuple[str, object]]:
+    """(text, raw label) rows of a local CSV (header row) or JSONL file with 'text' and 'label' columns."""
+    import csv
+    import json
+
+    if not path.is_file():
+        raise ProbeInputError("dataset", f"file {path} does not exist")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            if path.suffix.lower() == ".csv":
+                recs = list(csv.DictReader(f))
+            else:
+                recs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as e:
+        raise ProbeInputError("dataset", f"cannot read {path}: {e}") from None
+    if not recs:
+        raise ProbeInputError("dataset", f"{path} has no rows")
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict) or "text" not in r or "label" not in r:
+            raise ProbeInputError("dataset", f"{path} row {i + 1} lacks the 'text' and 'label' columns")
+        if not isinstance(r["text"], str) or not r["text"].strip():
+            raise ProbeInputError("dataset", f"{path} row {i + 1}: 'text' must be a non-empty string")
+    return [(r["text"].strip(), r["label"]) for r in recs]
+
+
+def local_spec(path: str) -> DatasetSpec:
+    """A local classification file: label words derived from string labels (each with a leading space,
+    in sorted order), or integer labels 0..C−1 whose words must be given (``--label-words``, via
+    :meth:`DatasetSpec.with_overrides`; placeholders " class0", … until then)."""
+    rows = _local_rows(Path(path).expanduser())
+    labels = {y for _, y in rows}
+    if all(isinstance(y, str) and not y.strip().lstrip("-").isdigit() for y in labels):
+        words = tuple(" " + y.strip() for y in sorted(labels))
+    else:
+        try:
+            ints = sorted({int(y) for y in labels})
+        except (TypeError, ValueError):
+            raise ProbeInputError("dataset", f"{path}: labels must be all strings or all integers") from None
+        if ints != list(range(len(ints))):
+            raise ProbeInputError("dataset", f"{path}: integer labels must be 0..C−1, got {ints}")
+        words = tuple(f" class{i}" for i in ints)
+    if len(words) < 2:
+        raise ProbeInputError("dataset", f"{path}: needs at least two classes, got {len(words)}")
+    return DatasetSpec(str(path), str(Path(path).expanduser().resolve()), words, LOCAL_TEMPLATE, f"local file {path}")
+
+
 @lru_cache(maxsize=8)
 def load_table(file: str) -> tuple[tuple[str, int], ...]:
-    """(text, label) pairs of one StaICC dataset, validated."""
+    """(text, label) pairs of one StaICC dataset or local file (an absolute path), validated."""
+    if file.lower().endswith(LOCAL_SUFFIXES):
+        rows = _local_rows(Path(file))
+        labels = {y for _, y in rows}
+        if all(isinstance(y, str) and not y.strip().lstrip("-").isdigit() for y in labels):
+            order = {y: i for i, y in enumerate(sorted(labels))}
+            return tuple((x, order[y]) for x, y in rows)
+        return tuple((x, int(y)) for x, y in rows)
     path = staicc_dir() / f"{file}.dataset"
     if not path.is_file():
         raise ProbeInputError("dataset", f"{path} is missing from the installed StaICC package")
@@ -144,6 +217,9 @@ def sample_task(ds: DatasetSpec, shots: int, n_test: int, seed: int) -> Task:
     if n_test < 1:
         raise ProbeInputError("test_inputs", f"must be >= 1, got {n_test}")
     table = load_table(ds.file)
+    if shots + n_test > len(table):
+        raise ProbeInputError("shots", f"{ds.name} has {len(table)} rows: N = {shots} demonstrations and {n_test} "
+                              "disjoint test inputs do not fit")
     labels = {y for _, y in table}
     if max(labels) >= len(ds.label_words) or min(labels) < 0:
         raise ProbeInputError("label_words", f"{ds.name} has labels {sorted(labels)}, {len(ds.label_words)} words")

