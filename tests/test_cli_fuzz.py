@@ -360,7 +360,7 @@ def json_matrix(draw, d: int) -> str:
         seed = draw(st.integers(0, 2**32 - 1))
         rng = np.random.default_rng(seed)
         with np.errstate(all="ignore"):
-            S = _rational_spd(rng, d, 10.0 ** draw(st.integers(0, 15))) * np.power(10.0, draw(
+            S = _rational_spd(rng, d, 10.0 ** draw(mostly(st.integers(0, 3), st.integers(4, 15)))) * np.power(10.0, draw(
                 mostly(st.integers(-3, 3), st.integers(-320, 320))))
         if kind == "asym" and d > 1:
             S[0, 1] += abs(S[0, 0]) * 1e-3 + 1e-300
@@ -423,8 +423,9 @@ def npy_file(draw, root: Path, d: int) -> str:
 
 
 CLAIMS = mostly(st.sampled_from(["M1", "M2", "M2g", "M3"]), st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L"]), 8)
-TARGETS = mostly(st.sampled_from(["linear", "relu", "tanh", "relu-sum:2", "relu-aniso:1,2", "relu-aniso:1,1"]),
-                 st.sampled_from(["relu-sum:0", "relu-aniso:1", "sigmoid", "", "relu-sum:99999999999999999999",
+TARGETS = mostly(st.one_of(st.sampled_from(["linear", "relu", "tanh", "relu-aniso:1,2", "relu-aniso:1,1"]),
+                           st.integers(1, 10**25).map(lambda m: f"relu-sum:{m}")),  # any size of m
+                 st.sampled_from(["relu-sum:0", "relu-aniso:1", "sigmoid", "", "relu-sum:-1", "relu-sum:1e3",
                                   "relu-aniso:nan,1", "relu-aniso:1e400,1"]))
 UNKNOWN = st.sampled_from(["--dd", "--covw", "--sigma", "--no-such-flag", "-x", "--json=1", "--", "extra"])
 
@@ -436,7 +437,14 @@ def setting_flags(draw, root: Path, d_valid: int, n_max: int) -> list[str]:
     d_text = draw(mostly(st.just(str(d_valid)), ints(1, 1025), 8), label="d")
     d = int(d_text) if re.fullmatch(r"[0-9]{1,4}", d_text.strip()) else d_valid
     d = d if 1 <= d <= 8 else d_valid  # matrices stay small even when --d is hostile
-    if draw(st.booleans()):
+    coherent = draw(st.integers(0, 2), label="coherent") == 0  # a claim with its own kind of inputs
+    if coherent:
+        claim = draw(st.sampled_from(["M2", "M2g", "M3"]), label="claim")
+        argv += ["--claim", claim]
+        argv += ["--target", draw(TARGETS)] if claim == "M3" else ["--cov", draw(json_matrix(d))]
+        if claim == "M2g" and draw(st.booleans()):
+            argv += ["--cov-w", draw(json_matrix(d))]
+    elif draw(st.booleans()):
         argv += ["--claim", draw(CLAIMS)]
     if draw(st.integers(0, 9)):
         argv += ["--d", d_text]
@@ -445,9 +453,9 @@ def setting_flags(draw, root: Path, d_valid: int, n_max: int) -> list[str]:
     if draw(st.booleans()):
         argv += ["--sigma2", draw(mostly(st.sampled_from(["0", "0.5", "2"]), reals(0, 1e300), 6))]
     for flag in ("--cov", "--cov-w"):
-        if draw(st.integers(0, 2)) == 0:
+        if not coherent and draw(st.integers(0, 2)) == 0:
             argv += [flag, draw(st.one_of(json_matrix(d), npy_file(root, d)))]
-    if draw(st.integers(0, 2)) == 0:
+    if not coherent and draw(st.integers(0, 2)) == 0:
         argv += ["--target", draw(TARGETS)]
     if draw(st.integers(0, 9)) == 0:
         argv += [draw(UNKNOWN)]
