@@ -324,3 +324,13 @@ def test_verify_honours_the_records_folder_setting(capsys, suite, tmp_path, monk
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["records_dir"] == str(tmp_path / "env-recs")
     assert [r["claim"] for r in records.load_all()] == ["softmax-1L"]  # found there by `list` too
+
+
+def test_a_second_concurrent_verify_is_locked_out(capsys, suite, tmp_path):
+    import fcntl
+
+    out = tmp_path / "r"
+    with open(tmp_path / ".r.lock", "w") as held:  # another run holds the folder
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rc, cap = _verify(capsys, suite, out)
+    assert rc == 2 and "another `iclgd verify`" in cap.err.strip().splitlines()[-1] and not out.exists()
