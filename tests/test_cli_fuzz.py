@@ -102,7 +102,8 @@ def _matrix(m, d: int, path: str, allow_none: bool = False) -> None:
 
 def schema_predict(o: dict) -> None:
     assert {"claim", "paper", "d", "n", "sigma2", "gamma", "eta", "loss", "exact", "error", "accuracy"} <= set(o)
-    _matrix(o["gamma"], o["d"], "gamma")
+    if o["gamma"] != []:  # claims without a Γ (OLS) print an empty list
+        _matrix(o["gamma"], o["d"], "gamma")
     assert isinstance(o["loss"], (int, float)) and (o["eta"] is None or isinstance(o["eta"], (int, float)))
     assert o["exact"] is None or isinstance(o["exact"], dict)
     assert 0 <= o["accuracy"]["relative_error"] <= 1e-3
@@ -240,6 +241,11 @@ FOUND_CASES = [  # what building and fuzzing this found (notes/issue15.md), pinn
     (["predict", "--d", "１", "--n", "3"], "--d"),
     (["predict", "--claim", "M2", "--d", "2", "--n", "4", "--cov", "[[5e-324,0],[0,5e-324]]"], "--cov"),
     (["train", "--claim", "M2", "--d", "2", "--n", "4", "--cov", "[[5e-324,0],[0,5e-324]]", *TRAIN], "--cov"),
+    (["predict", "--claim", "ZFB", "--d", "1", "--n", "1", "--cov", "[[1e+154]]"], "--cov"),  # found by the grammar
+    (["predict", "--claim", "vO-uniform", "--d", "2", "--n", "4", "--x-dist", "uniform:1e300"], "--x-dist"),
+    (["predict", "--claim", "vO-uniform", "--d", "2", "--n", "4", "--x-dist", "uniform:1e-300"], "--x-dist"),
+    (["predict", "--claim", "M2m", "--d", "2", "--n", "4", "--mean", "[1e300,1e300]"], "--mean"),
+    (["predict", "--claim", "OLS", "--d", "2", "--n", "4", "--sigma2", "1e300", "--json"], None),
 ]
 
 
@@ -423,11 +429,30 @@ def npy_file(draw, root: Path, d: int) -> str:
 
 
 CLAIMS = mostly(st.sampled_from(["M1", "M2", "M2g", "M3"]), st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L"]), 8)
+MORE_CLAIMS = ["ZFB", "ZFB-length", "Wu-length", "GD-average", "OLS", "vO-uniform", "Fu-Newton", "M2m", "M2m-LSA"]
 TARGETS = mostly(st.one_of(st.sampled_from(["linear", "relu", "tanh", "relu-aniso:1,2", "relu-aniso:1,1"]),
                            st.integers(1, 10**25).map(lambda m: f"relu-sum:{m}")),  # any size of m
                  st.sampled_from(["relu-sum:0", "relu-aniso:1", "sigmoid", "", "relu-sum:-1", "relu-sum:1e3",
                                   "relu-aniso:nan,1", "relu-aniso:1e400,1"]))
 UNKNOWN = st.sampled_from(["--dd", "--covw", "--sigma", "--no-such-flag", "-x", "--json=1", "--", "extra"])
+
+
+@st.composite
+def more_flags(draw, d: int) -> list[str]:
+    """Issue 13's claims and their flags (predict only): --test-n, --prior-scale, --x-dist, --mean."""
+    argv = ["--claim", draw(st.sampled_from(MORE_CLAIMS))] if draw(st.booleans()) else []
+    values = {"--test-n": ints(1, 100), "--prior-scale": mostly(reals(1e-3, 1e3), reals(0, 1e300)),
+              "--x-dist": mostly(st.one_of(st.sampled_from(["gaussian", "uniform:1", "uniform:0.5"]),
+                                           st.floats(0, 1e308, exclude_min=True).map(lambda a: f"uniform:{a!r}")),
+                                 st.sampled_from(["uniform:0", "uniform:nan", "uniform:-1", "laplace", "uniform:1e400",
+                                                  "uniform:", ""])),
+              "--mean": mostly(st.lists(st.one_of(st.floats(-10, 10), st.floats(-1e300, 1e300)), min_size=d,
+                                        max_size=d).map(json.dumps),
+                               st.sampled_from(["[]", "1,", "nan", "[1e400]", ",".join(["1"] * (d + 1)), "[[1]]"]))}
+    for flag, strategy in values.items():
+        if draw(st.integers(0, 2)) == 0:
+            argv += [flag, draw(strategy)]
+    return argv
 
 
 @st.composite
@@ -470,7 +495,10 @@ FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCh
 @given(data=st.data())
 def test_predict_fuzz(files, data):
     """`iclgd predict` under the grammar (d ≤ 8 where valid)."""
-    argv = ["predict", *data.draw(setting_flags(files, data.draw(st.integers(1, 3), label="d"), 50), label="flags")]
+    d = data.draw(st.integers(1, 3), label="d")
+    argv = ["predict", *data.draw(setting_flags(files, d, 50), label="flags")]
+    if data.draw(st.integers(0, 2), label="more") == 0:
+        argv += data.draw(more_flags(d), label="issue-13 flags")
     if data.draw(st.booleans(), label="json"):
         argv.append("--json")
     rc, out, err = invoke(argv)

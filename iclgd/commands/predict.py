@@ -14,6 +14,7 @@ import numpy as np
 
 from iclgd.cli import emit
 from iclgd.theory import Setting, SettingError, get_claim
+from iclgd.theory.setting import uniform_half_width
 
 from ._args import (Need, add_more_setting_args, add_setting_args, condition, dumps, finite_output, pow2_scale,
                     preflight, setting_from_args)
@@ -91,7 +92,12 @@ def _scaled_prediction(claim, s: Setting):
 def prediction_json(claim_id: str, setting) -> dict:
     claim = get_claim(claim_id)
     claim.validate(setting)
-    pred, rescaled = _scaled_prediction(claim, setting)
+    try:  # an overflow anywhere in the closed form refuses the request (no inf → 0 passed off as finite)
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            pred, rescaled = _scaled_prediction(claim, setting)
+    except (FloatingPointError, OverflowError, ZeroDivisionError) as e:
+        raise SettingError(_extreme_flag(setting), f"the closed form leaves float64's range at these values "
+                           f"({type(e).__name__}: {e})") from None
     acc = _accuracy(claim.id, setting, pred.error)
     if acc["relative_error"] > MAX_REL_ERROR:
         flag = "cov" if acc["cond_cov"] >= acc["cond_cov_w"] else "cov_w"
@@ -107,10 +113,25 @@ def prediction_json(claim_id: str, setting) -> dict:
         out["rescaled"] = rescaled
     clean, bad = finite_output(out)
     if bad:
-        flag = "sigma2" if setting.sigma2 > 1e150 or (setting.cov is None and setting.cov_w is None) else (
-            "cov" if setting.cov is not None else "cov_w")
-        raise SettingError(flag, f"the closed form overflows float64 at these values ({', '.join(bad)} not finite)")
+        raise SettingError(_extreme_flag(setting), f"the closed form overflows float64 at these values "
+                           f"({', '.join(bad)} not finite)")
     return clean
+
+
+def _extreme_flag(s: Setting) -> str:
+    """The input furthest from unit scale (largest |log10| of its entries): the flag to name when a
+    closed form leaves float64's range."""
+    mags = {"sigma2": [s.sigma2], "n": [s.n], "test_n": [s.test_n or 1], "prior_scale": [s.prior_scale or 1.0],
+            "cov": np.ravel(s.Sigma), "cov_w": np.ravel(s.Sigma_w), "mean": list(s.mean or [1.0])}
+    a = uniform_half_width(s.x_dist)
+    mags["x_dist"] = [a if a else 1.0]
+
+    def spread(values) -> float:
+        v = np.abs(np.asarray(values, dtype=float))
+        v = v[v > 0]
+        return float(np.abs(np.log10(v)).max()) if v.size else 0.0
+
+    return max(mags, key=lambda k: spread(mags[k]))
 
 
 def run(args) -> int:
