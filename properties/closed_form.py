@@ -1,8 +1,11 @@
 """Claim checks for the closed forms of M1, M2, M2g, M3 — no trained model (issue: properties).
 
 Each function returns :class:`~iclgd.properties.checks.Check`\\s (predicted, measured, tolerance
-with its reason). Measurements come from `empirics` (Monte Carlo prompts, constructions) or from the
-*derived* moments of :mod:`iclgd.theory.derivation`, never from the closed form under test.
+with its reason). Measurements come from `empirics` (Monte Carlo prompts, constructions), from the
+*derived* moments of :mod:`iclgd.theory.derivation` (M1/M2/M2g) or from M3's x-conditioned quadrature
+(:func:`iclgd.theory.nonlinear.moments_by_quadrature`), never from the closed form under test.
+Monte Carlo checks follow the replicate rule below; their false-alarm rates are measured by
+scripts/false_alarm.py (notes/issue11-rates.md).
 """
 from __future__ import annotations
 
@@ -13,10 +16,9 @@ import torch
 
 from iclgd.empirics import constructions, relaxation
 from iclgd.empirics.sampling import generator, sample_prompts
-from iclgd.theory import Setting, get_claim
+from iclgd.theory import Setting, get_claim, nonlinear
 from iclgd.theory.derivation import loss_pieces
 from iclgd.theory.lsa import gamma_loss_m2g
-from iclgd.theory import nonlinear
 from iclgd.theory.nonlinear import gamma_loss_general_numeric, moments_by_quadrature, predict_m3
 from iclgd.theory.targets import parse_target
 
