@@ -95,7 +95,7 @@ class Schedule:
 @dataclass
 class TrainResult:
     model: nn.Module  # the trained ensemble (tail-averaged weights when the schedule has a tail)
-    losses: np.ndarray  # (steps, R) training loss of each step's fresh batch
+    losses: np.ndarray  # (steps, R) training loss of each step (its batch; "reused": every prompt so far)
     steps: int  # steps taken
     seconds: float  # wall time of the loop (synchronised on CUDA)
     stopped: str  # "budget" or "stop" (the callback said so)
