@@ -28,9 +28,18 @@ def main(argv=None) -> int:
     p.add_argument("--compare", action="store_true", help="compare with the last stored run")
     p.add_argument("-k", dest="select", help="pytest -k expression, e.g. M1 or 'M1 and not reference'")
     a = p.parse_args(argv)
+    import torch
+
+    try:
+        device = torch.device(a.device)
+    except RuntimeError as e:
+        return _usage(f"--device: {e}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return _usage("--device: CUDA requested but torch sees no CUDA device")
     if a.seeds < 1:
-        print("bench_train.py: error: --seeds: must be >= 1", file=sys.stderr)
-        return 2
+        return _usage(f"--seeds: must be >= 1, got {a.seeds}")
+    if not a.max_seconds > 0:
+        return _usage(f"--max-seconds: must be > 0, got {a.max_seconds}")
     args = [os.path.join(HERE, "test_bench_train.py"), "-p", "no:xdist", "-q", "--benchmark-autosave",
             f"--benchmark-storage=file://{STORAGE}", "--benchmark-columns=min,median,max,rounds",
             "--benchmark-sort=name", "--benchmark-group-by=group", f"--bench-device={a.device}", f"--bench-seeds={a.seeds}",
@@ -40,6 +49,11 @@ def main(argv=None) -> int:
     if a.select:
         args += ["-k", a.select]
     return int(pytest.main(args))
+
+
+def _usage(message: str) -> int:
+    print(f"bench_train.py: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

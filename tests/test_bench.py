@@ -43,3 +43,14 @@ def test_ratios_count_missed_runs_at_the_budget_as_lower_bounds():
     assert r["prompts: ours, one replica / floor"]["value"] == 2.0
     assert r["prompts: plain (b) / floor"]["value"] is None  # no median of prompts over missed runs
     assert "≥ 200×" in ttt.format_ratios([row], 60.0)
+
+
+@pytest.mark.parametrize("argv, flag", [(["--seeds", "0"], "--seeds"), (["--max-seconds", "0"], "--max-seconds"),
+                                        (["--device", "tpu"], "--device")]
+                         + ([] if torch.cuda.is_available() else [(["--device", "cuda"], "--device")]))
+def test_bench_bad_input_is_one_line_naming_the_flag(argv, flag, capsys):
+    import bench_train
+
+    assert bench_train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bench_train.py: error: " + flag)
