@@ -322,7 +322,7 @@ def test_predict_float_values_are_within_the_stated_accuracy(seed, d, log_cond, 
     rc, out, err = invoke(argv)
     assert_contract(argv, rc, out, err)
     if rc == 2:
-        assert "condition" in err or "range" in err, err
+        assert "condition" in err or "range" in err or "subnormal" in err, err  # refused: says why
         return
     o = _strict_json(out)
     Se = sp.Matrix([[sp.Rational(Fraction(v)) for v in r] for r in S.tolist()])
@@ -428,8 +428,9 @@ def npy_file(draw, root: Path, d: int) -> str:
     return str(path)
 
 
-CLAIMS = mostly(st.sampled_from(["M1", "M2", "M2g", "M3"]), st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L"]), 8)
 MORE_CLAIMS = ["ZFB", "ZFB-length", "Wu-length", "GD-average", "OLS", "vO-uniform", "Fu-Newton", "M2m", "M2m-LSA"]
+CLAIMS = mostly(st.sampled_from(["M1", "M2", "M2g", "M3"]),
+                st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L", *MORE_CLAIMS]), 8)
 TARGETS = mostly(st.one_of(st.sampled_from(["linear", "relu", "tanh", "relu-aniso:1,2", "relu-aniso:1,1"]),
                            st.integers(1, 10**25).map(lambda m: f"relu-sum:{m}")),  # any size of m
                  st.sampled_from(["relu-sum:0", "relu-aniso:1", "sigmoid", "", "relu-sum:-1", "relu-sum:1e3",
