@@ -10,6 +10,9 @@ check's and the run's false-alarm rate that follows. Seeds start at 10⁹, away 
 
     python scripts/false_alarm.py [--json] [--reps R] [--families relaxation,general,loss] [--corners 3]
     python scripts/false_alarm.py --power FITS [--json]      # the power table instead (README, "Power")
+
+Exit 0 when every measured 95 % upper bound is ≤ P_REPLICATE_MAX (the bound the checks assume), 1 when
+one is not (a tail heavier than assumed, or too few replicates to show it), 2 on bad input.
 """
 from __future__ import annotations
 

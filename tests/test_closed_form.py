@@ -142,3 +142,25 @@ def test_exact_checks_refute_every_mutated_closed_form(claim, mutation, data):
         finally:
             nonlinear._m3_exact.cache_clear()
     assert not all(c.holds for c in checks), [c.summary() for c in checks]
+
+
+def test_false_alarm_script_runs_and_bounds_binomially():
+    """scripts/false_alarm.py (the measurement behind the Monte Carlo tolerances) runs end to end on
+    two corners with 2 replicates, and its Clopper–Pearson bound is exact at x = 0: 1 − 0.05^{1/R}."""
+    import importlib.util
+    import json
+    import pathlib
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "false_alarm.py"
+    spec = importlib.util.spec_from_file_location("false_alarm", path)
+    fa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fa)
+    assert abs(fa.cp_upper(0, 600) - (1 - 0.05 ** (1 / 600))) < 1e-9
+    out = StringIO()
+    with redirect_stdout(out):
+        fa.main(["--reps", "2", "--only", "0,12", "--json"])
+    res = json.loads(out.getvalue())
+    assert {r["check"] for r in res["rows"]} == {"gamma max|z|", "nuisance max|z|", "loss |z|", "ridge z"}
+    assert res["summary"]["replicates_per_check"] == cf.REPLICATES
