@@ -251,15 +251,16 @@ def _moments_rule(kind: str, m: int, d: int, K: int) -> np.ndarray:
 @lru_cache(maxsize=None)
 def moments_by_quadrature(target: Target, d: int) -> tuple[float, float, float, float]:
     """(μ = tr P, ν = tr Q, E f², error) of a rotation-invariant family by the x-conditioned route
-    above. Error: 10 × |I_K − I_2K| + 1e-13 × |I| (rounding). K = 16 for linear and ReLU, whose
+    above. Error: 10 × |I_K − I_2K| + 1e-13 × |I| (rounding). K = 32 for linear and ReLU, whose
     integrands are polynomial in |x|² and, in c, polynomial up to odd parts that the symmetric angle
     rule integrates to 0 (so only rounding remains); K = 150 radial and |t| nodes for tanh, where the
-    rules converge geometrically, so the difference bounds the finer rule's error (+ 1e-15 for the
-    truncated tails)."""
+    rules converge geometrically, so the difference bounds the finer rule's error, + 1e-13 (1 + d) for
+    the truncated tails (E[|t|; |t| > 8] = 2φ(8) ≈ 1e-14 per unit of an integrand bounded by |t|, ρ²
+    or 1, with E ρ² = d; the radial tail beyond √d + 9 has mass < e^{-40})."""
     if not target.rotation_invariant:
         raise SettingError("target", f"{target.spec()}: the quadrature route assumes w ~ N(0, I)")
     kind = {"linear": "linear", "tanh": "tanh"}.get(target.kind, "relu")
     K = 150 if kind == "tanh" else 32
     coarse, fine = _moments_rule(kind, target.m, d, K), _moments_rule(kind, target.m, d, 2 * K)
-    err = 10 * float(np.abs(fine - coarse).max()) + 1e-13 * float(np.abs(fine).max()) + (1e-15 if kind == "tanh" else 0)
+    err = 10 * float(np.abs(fine - coarse).max()) + 1e-13 * float(np.abs(fine).max()) + (1e-13 * (1 + d) if kind == "tanh" else 0)
     return (*map(float, fine), err)
