@@ -42,7 +42,7 @@ def add_parser(sub):
     add_seed(p, "seed of the torch.Generator (init and prompts)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="training dtype")
     add_int(p, "--replicas", 1, 1024, "independently seeded models (default 8; >= 2 for a noise floor)")
-    add_int(p, "--steps", 1, 10**7, "step budget (default: 800 one layer, 3000 L layers)")
+    add_int(p, "--steps", 1, 10**7, "step budget (default: 200 one-layer LSA on a linear target, trained on every prompt drawn; 800 for other laws and models; 3000 L layers)")
     add_int(p, "--batch", 1, 2**24, "prompts per replica per step at the end of the ramp")
     add_real(p, "--target-error", 0.0, 1.0, "stop once one replica's Γ is within this relative Frobenius error "
              "of Γ*", lo_open=True, dest="target_error")
