@@ -60,7 +60,7 @@ class ProbeConfig:
     dataset: str = "sst2"
     shots: int = 4  # N demonstrations
     orders: int = 10  # orderings of the demonstrations (at most N!)
-    test_inputs: int = 8  # test inputs, disjoint from the demonstrations
+    test_inputs: int = 26  # test inputs, disjoint from the demonstrations (>= 26 for a verdict at the per-check level)
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     epochs: Optional[int] = None  # None: 200 on CUDA [paper], CPU_EPOCHS on CPU
     lrs: dict = field(default_factory=dict)  # variant -> learning rate (else the variant's default)

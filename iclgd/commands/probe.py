@@ -34,7 +34,7 @@ def add_parser(sub):
     p.add_argument("--seeds", help="--protocol: comma-separated demo seeds (default 0 on CPU; 0,1,2 on CUDA)")
     add_int(p, "--shots", 2, 64, "N demonstrations (default 4)")
     add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!; default 10, protocol 4 on CPU)")
-    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 8; protocol 26 "
+    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 26, protocol 26 "
             "on CPU, 64 on CUDA: verdicts need >= 26)")
     p.add_argument("--variants",
                    help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)}; protocol: gd-deep on CPU, all on CUDA): "
@@ -156,7 +156,7 @@ def config_from_args(args):
     return ProbeConfig(model=args.model, lr_grid=grid, until_converged=args.until_converged, peers=args.peers,
                        nulls=_names("--nulls", args.nulls, NULLS), dataset=args.dataset,
                        shots=4 if args.shots is None else args.shots, orders=10 if args.orders is None else args.orders,
-                       test_inputs=8 if args.test_inputs is None else args.test_inputs, variants=variants,
+                       test_inputs=26 if args.test_inputs is None else args.test_inputs, variants=variants,
                        epochs=args.epochs,
                        lrs=_lrs(args.lr, variants), eval_every=args.eval_every, device=args.device,
                        dtype=args.dtype, seed=args.seed, k=args.k, n_boot=args.n_boot, level=args.level,
@@ -243,6 +243,7 @@ def _human(o: dict) -> None:
         word = "inconclusive" if c["verdict"] == "inconclusive" else c["outcome"]
         print(f"  {c['quantity']:48} reordered {c['predicted']:.3f} vs variant {c['measured']:.3f}: {word:12} "
               f"(difference {e['mean']:+.3f} [{e['interval'][0]:+.3f}, {e['interval'][1]:+.3f}]) -> {c['verdict']}")
+    _metric_rows(o["metrics"], o["fine_tuning"])
     if "sparsity" in o:
         sp = o["sparsity"]
         print(f"\nsparsity (fraction |w| < ε, mean over {len(sp['layers'])} layers; shapes q {sp['shapes']['q']}, "
@@ -297,6 +298,27 @@ def plot(o: dict, path: str) -> None:
     plt.close(fig)
 
 
+def _variant_metrics(rows: dict) -> None:
+    for m, row in rows.items():
+        if row.get("value") is None:
+            print(f"    {m:14} undefined ({row.get('reason')})")
+            continue
+        nulls = ", ".join(f"{k} {v['value']:.3g}" + ("" if v["beats"] is None else
+                                                     (" ✓" if v["beats"] else " ✗ (not beaten)"))
+                          for k, v in row["nulls"].items() if v.get("value") is not None)
+        print(f"    {m:14} {row['value']:.3g} [{row['interval'][0]:.3g}, {row['interval'][1]:.3g}]   nulls: {nulls}")
+
+
+def _metric_rows(metrics: dict, fine_tuning: dict) -> None:
+    print("\nmetrics (ICL vs each variant; mean over layers for the per-layer ones) beside their nulls "
+          "(✓ beaten, ✗ not beaten by a one-sided sign test)")
+    for n in fine_tuning:
+        print(f"  {n}")
+        _variant_metrics(metrics["variants"].get(n, {}))
+    for f in metrics["flags"]:
+        print(f"  FLAG: {f}")
+
+
 def _human_protocol(o: dict) -> None:
     c = o["config"]
     print(f"Shen et al.'s protocol on {c['model']}: datasets {c['datasets']}, N {c['shots']}, seeds {c['seeds']}, "
@@ -316,14 +338,7 @@ def _human_protocol(o: dict) -> None:
             print(f"  {n}: lr {f['lr']:g}, {f['epochs']} epochs, demo loss {f['initial']:.3g} → {f['final']:.3g} "
                   f"({f['relative']:.0%}){'' if f['moved'] else '  DID NOT MOVE'}; order sensitivity "
                   f"{_iv(cell['order_sensitivity'][n])}")
-            for m, row in cell["metrics"]["variants"][n].items():
-                if row.get("value") is None:
-                    print(f"    {m:14} undefined ({row.get('reason')})")
-                    continue
-                nulls = ", ".join(f"{k} {v['value']:.3g}" + ("" if v["beats"] is None else
-                                                             (" ✓" if v["beats"] else " ✗ (not beaten)"))
-                                  for k, v in row["nulls"].items() if v.get("value") is not None)
-                print(f"    {m:14} {row['value']:.3g} [{row['interval'][0]:.3g}, {row['interval'][1]:.3g}]   nulls: {nulls}")
+            _variant_metrics(cell["metrics"]["variants"][n])
         for r in cell["s2"]:
             print(f"  S2 {r['variant']} {r['metric']}: {r['outcome']} (reordered {r['reordered']:.3f} vs "
                   f"{r['variant_agreement']:.3f}) -> {r['verdict']}")
