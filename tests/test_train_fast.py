@@ -125,7 +125,9 @@ def test_query_average_matches_monte_carlo_loss_and_gradient(seed):
     """Unbiased: the sampled loss and its gradient, averaged over Monte Carlo queries for fixed contexts,
     agree with the query-averaged loss and gradient within t × their standard error over J independent
     groups (t: Student, J − 1 dof, two-sided 1 − ALPHA/k for k compared coordinates). Negative controls:
-    dropping σ², or taking Σ = I, is rejected by the same tolerance."""
+    dropping σ², or doubling the query covariance, is rejected by the same tolerance. (Σ taken as I is
+    not a reliable control: Σ − I is indefinite, so on some contexts the two losses nearly coincide —
+    a fresh-seed run found seed=1323985.)"""
     d, n, R, B, J, K = 3, 5, 2, 4, 48, 256
     law = _law(seed, d)
     s = prompt_sampler(n, d, R, dtype=F64, **law)
@@ -145,7 +147,7 @@ def test_query_average_matches_monte_carlo_loss_and_gradient(seed):
     assert within(loss.detach(), mc_loss)
     assert within(grad, mc_grad)
     assert not within((loss - s.sigma2).detach(), mc_loss)  # σ² left out
-    assert not within(query_averaged_loss(m, X, y, w, s.sigma2).detach(), mc_loss)  # Σ taken as I
+    assert not within(query_averaged_loss(m, X, y, w, s.sigma2, s.query_chol * math.sqrt(2)).detach(), mc_loss)  # 2Σ
 
 
 @FEW
