@@ -1,18 +1,20 @@
-"""LLM probes meet Shen, Mishra & Khashabi's claims (ICML 2024): S1 (Theorem 1) and S2 (§5 pattern).
+"""LLM probes meet Shen, Mishra & Khashabi's claims (ICML 2024): S1 (Theorem 1), S2 (§5 pattern), S3 (§6).
 
-:func:`run_probe` loads a real pretrained LM and a StaICC dataset, measures ICL and each update
-algorithm under O orderings (:mod:`iclgd.empirics.llm`), and returns
+:func:`run_probe` loads a real pretrained LM and a dataset, measures ICL and each update algorithm
+under O orderings (:mod:`iclgd.empirics.llm`), and returns
 
-- a summary (the `iclgd probe` JSON): order sensitivity per method (std across orderings, the
-  definition of :mod:`iclgd.theory.order`, on the full vocabulary and on the label words) with
-  bootstrap intervals over test inputs; the paper's metrics for every pair ICL–variant and the
-  ICL–ICL(reordered) baseline; the sparsity profile against the GD construction's requirement;
-  the training trajectories and wall times;
-- Checks: one S1 refutation attempt per variant (:func:`iclgd.properties.order.refute_equivalence`:
-  ICL measurably more order sensitive than the variant ⇒ not equivalent, by Theorem 1) and S2 pattern
-  checks (ICL–ICL(reordered) agreement ≥ ICL–variant agreement, failing only when significantly
-  violated). A failing S2 check is a finding about the model: the test reports it and the harness
-  records it (a counterexample record), rather than failing.
+- a summary (the `iclgd probe` JSON): each variant's demo label-loss drop; order sensitivity per
+  method (std across orderings, :mod:`iclgd.theory.order`, full vocabulary and label words) with
+  bootstrap intervals over test inputs; Shen's metrics and (``peers``) Dai et al.'s and Deutch et
+  al.'s per-layer metrics, each beside its nulls with the effect-to-null ratio
+  (:func:`peer_and_null_summary`); the sparsity profile and its S3 check; trajectories and wall times;
+- Checks: one S1 witness check per variant (:func:`iclgd.properties.order.refute_equivalence`: a
+  significant difference in order sensitivity either way witnesses non-equivalence, a consequence of
+  Theorem 1) and S2 pattern checks (held / finding with supports, ties or reverses). Every verdict
+  uses an exact sign test over test inputs and is ``inconclusive`` with too few inputs or when the
+  variant did not learn its demos.
+
+:func:`run_protocol` runs the paper's grid and aggregates S2 over it.
 """
 from __future__ import annotations
 

@@ -84,6 +84,7 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
     out = ProbeOutputs(lm.name, task, enc, perms, icl=torch.empty(0), zero_shot=torch.empty(0), seed=seed)
     kw = dict(epochs=epochs, eval_every=eval_every, k=k, bar=bar, until_converged=until_converged,
               internals=internals, null_seed=seed if "random-update" in nulls else None)
+    again = {**kw, "null_seed": None, "eval_every": 0}  # a null's whole measurement: no trajectory
     t0 = time.perf_counter()
     if lr_grid is not None:
         chosen = []
@@ -107,12 +108,12 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
         words = _label_words(lm, task)
         relabel = dataclasses.replace(enc, demo_labels=tuple(words[int(y)] for y in rng.integers(0, len(words), shots)))
         out.nulls["random-labels"] = {"labels": [words.index(w) for w in relabel.demo_labels],
-                                      **measure(lm.model, relabel, perms, variants, **{**kw, "null_seed": None})}
+                                      **measure(lm.model, relabel, perms, variants, **again)}
         out.seconds["null_random_labels"] = time.perf_counter() - t0
     if "untrained" in nulls:
         t0 = time.perf_counter()
         fresh = untrained_copy(lm.model, seed)
-        out.nulls["untrained"] = measure(fresh, enc, perms, variants, **{**kw, "null_seed": None})
+        out.nulls["untrained"] = measure(fresh, enc, perms, variants, **again)
         del fresh
         out.seconds["null_untrained"] = time.perf_counter() - t0
     out.seconds["total"] = time.perf_counter() - t_start
