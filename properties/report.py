@@ -62,9 +62,14 @@ def summarise(rows: list[dict]) -> list[dict]:
             "tests": {"total": len(mine), "passed": sum(r["outcome"] == "passed" for r in mine),
                       "failed": sum(r["outcome"] == "failed" for r in mine), "skipped": len(mine) - len(ran)},
             "errors": errors,
-            "records": sorted({i for r in ran for i in r["records"] if i.startswith(f"{cid}-")}),
+            "records": sorted({i for r in ran for i in r["records"] if _owner(i) == cid}),
         })
     return out
+
+
+def _owner(record_id: str) -> str:
+    """The claim a record id ``<claim>-<12 hex>`` belongs to (a claim id may contain '-': M1-trained)."""
+    return record_id.rsplit("-", 1)[0]
 
 
 def _counts(c: dict) -> str:

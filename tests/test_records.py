@@ -115,7 +115,20 @@ def test_rows_count_only_their_own_evidence(inner):
     assert claims["softmax-1L"]["status"] == "refuted-as-expected" and claims["S2"]["status"] == "finding"
     assert claims["M2"]["status"] == "skipped" and claims["M2"]["errors"]  # plumbing never lands on M2
     assert claims["M2g"]["status"] == "skipped"
-    assert all(i.startswith(c["id"] + "-") for c in claims.values() for i in c["records"])
+    assert all(report._owner(i) == c["id"] for c in claims.values() for i in c["records"])
+
+
+def test_a_row_lists_only_its_own_claims_records():
+    """A claim id that prefixes another (M1 / M1-trained, M2m / M2m-LSA) must not borrow its records."""
+    row = {"nodeid": "t.py::t", "claims": ["M1", "M1-trained", "M2m", "M2m-LSA"], "outcome": "passed",
+           "counts": {"M1": {"held": 1}, "M1-trained": {"not-reached": 1}, "M2m": {"held": 1},
+                      "M2m-LSA": {"refuted-as-expected": 1}},
+           "flagged": [], "failing": [], "worst": {}, "seconds": 1.0, "examples": 1, "error": "",
+           "records": ["M1-trained-0123456789ab", "M2m-LSA-0123456789ab", "M1-ba9876543210"]}
+    claims = {c["id"]: c for c in report.summarise([row])}
+    assert claims["M1"]["records"] == ["M1-ba9876543210"]
+    assert claims["M1-trained"]["records"] == ["M1-trained-0123456789ab"]
+    assert claims["M2m"]["records"] == [] and claims["M2m-LSA"]["records"] == ["M2m-LSA-0123456789ab"]
 
 
 def test_cite_words_each_verdict_and_refuses_perturbed(inner, capsys):
