@@ -39,7 +39,7 @@ from iclgd.theory import SettingError, get_claim
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
 
 from .checks import Check, check
-from .order import gamma_n, refute_equivalence, sign_test, sign_test_inputs
+from .order import gamma_n, refute_equivalence, sign_test, sign_test_detectable, sign_test_inputs, sign_test_power
 from .stats import bootstrap_interval, per_check_alpha
 from .verdicts import FINDING, HELD, INCONCLUSIVE
 
@@ -279,17 +279,23 @@ PATTERN_METRICS = {"token_overlap": lambda a, b, k: token_overlap(a, b, k),
                    "overlap_cosine": lambda a, b, k: overlap_cosine(a, b, k, "union")}
 
 
+PATTERN_STRENGTH = 0.9  # the pattern as the paper shows it: on ~all inputs (Shen et al. Fig. 2-3, large gaps)
+PATTERN_POWER = 0.8  # a tie is a finding only when the test would have seen that pattern this often
+
+
 def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int = 1000,
                    level: float = 0.99, alpha: Optional[float] = None) -> list[Check]:
     """S2 per variant and metric: agreement(ICL, ICL reordered) > agreement(ICL, variant).
 
     d_i = agreement(ICL, variant) − agreement(ICL, ICL reordered) per test input (mean over orderings).
     An exact one-sided sign test at level ``alpha`` (default: the LLM family's per-check level):
-    ``held`` when d_i < 0 on a significant majority of inputs (error = its p, tolerance = α); else a
-    ``finding`` — the pattern did not reproduce — whose setting says whether it *ties* or is
-    *reversed* (d_i > 0 significantly), with the mean difference and its bootstrap interval.
-    ``inconclusive`` with fewer test inputs than the test needs, with one ordering (reordered ICL is
-    ICL itself) or when the variant did not learn its demos."""
+    ``held`` when d_i < 0 on a significant majority of inputs (error = its p, tolerance = α); a
+    ``finding`` — the pattern did not reproduce — when it is *reversed* (d_i > 0 significantly), or
+    when it *ties* although the test had power ≥ PATTERN_POWER against the pattern on
+    PATTERN_STRENGTH of inputs; the setting carries the mean difference and its bootstrap interval.
+    ``inconclusive`` for an under-powered tie (it says which pattern it could have detected), with
+    fewer test inputs than the test needs, with one ordering (reordered ICL is ICL itself) or when
+    the variant did not learn its demos."""
     alpha = per_check_alpha("llm") if alpha is None else alpha
     need = sign_test_inputs(alpha, "one")
     claim = get_claim("S2")
@@ -312,6 +318,14 @@ def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int
                         "(2^-m > α); it could not detect a pattern of any size")
             else:
                 weak = _moved(r)
+            if not weak and outcome == "ties":
+                m = st["above"] + st["below"]
+                pw = sign_test_power(m, alpha, PATTERN_STRENGTH)
+                if pw < PATTERN_POWER:
+                    weak = (f"neither side significant ({st['below']} support, {st['above']} reverse) and the test "
+                            f"had power {pw:.2g} < {PATTERN_POWER} against the pattern on {PATTERN_STRENGTH:.0%} of "
+                            f"inputs: with {m} untied inputs at α = {alpha:.2g} it detects (power {PATTERN_POWER}) "
+                            f"only a pattern on ≥ {sign_test_detectable(m, alpha, PATTERN_POWER):.1%} of inputs")
             checks.append(check(
                 claim.id, f"{metric}@{k} icl-icl_reordered vs icl-{name}", float(ref.mean()), float(alt.mean()),
                 alpha, f"exact one-sided sign test that ICL–ICL(reordered) agrees more than ICL–{name} over {I} test "

@@ -211,6 +211,29 @@ def sign_test(d, tie: float = 0.0) -> dict:
             "p_two": min(1.0, 2 * min(p_above, p_below))}
 
 
+def sign_test_power(m: int, alpha: float, q: float) -> float:
+    """Power of the exact one-sided sign test over ``m`` untied inputs at level ``alpha`` when a fraction
+    ``q`` of inputs truly lies on the tested side: P(Binomial(m, q) ≥ k), k the smallest count whose
+    null tail P(Binomial(m, ½) ≥ k) is ≤ α (0 when no count reaches α)."""
+    k = next((k for k in range(m + 1) if sum(math.comb(m, j) for j in range(k, m + 1)) / 2**m <= alpha), None)
+    if k is None:
+        return 0.0
+    return float(sum(math.comb(m, j) * q**j * (1 - q) ** (m - j) for j in range(k, m + 1)))
+
+
+def sign_test_detectable(m: int, alpha: float, power: float = 0.8) -> float:
+    """Smallest true fraction q of inputs on the tested side that the one-sided sign test over ``m``
+    inputs at ``alpha`` detects with probability ``power`` (bisection on :func:`sign_test_power`,
+    monotone in q); 1.0 when even q → 1 is not detected."""
+    if sign_test_power(m, alpha, 1.0) < power:
+        return 1.0
+    lo, hi = 0.5, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if sign_test_power(m, alpha, mid) >= power else (mid, hi)
+    return hi
+
+
 def sign_test_inputs(alpha: float, sided: str = "two") -> int:
     """Fewest untied inputs with which a sign test can reach level ``alpha`` at all (every sign alike):
     2^(1−m) ≤ α two-sided, 2^(−m) ≤ α one-sided."""

@@ -32,11 +32,11 @@ from iclgd.empirics.llm import finetune as F
 from iclgd.empirics.llm import icl as I
 from iclgd.empirics.llm import metrics as M
 from iclgd.properties.llm import (
-    DEFAULT_VARIANTS, construction_sparsity, invariance_check, pattern_checks, s1_checks, sparsity_check,
-    sparsity_summary,
+    DEFAULT_VARIANTS, PATTERN_POWER, PATTERN_STRENGTH, construction_sparsity, invariance_check, pattern_checks,
+    s1_checks, sparsity_check, sparsity_summary,
     summarize,
 )
-from iclgd.properties.order import refute_equivalence, sign_test_inputs
+from iclgd.properties.order import refute_equivalence, sign_test_inputs, sign_test_power
 from iclgd.properties.profile import scale
 from iclgd.properties.stats import per_check_alpha
 
@@ -148,6 +148,9 @@ def test_s2_pattern_is_checked_and_reported(probe):
         assert c.setting["effect"]["mean"] == pytest.approx(c.measured - c.predicted, abs=1e-12)
         assert c.verdict in ("held", "finding", "inconclusive")
         assert (c.verdict == "held") == (c.setting["outcome"] == "supports" and not c.inconclusive)
+        if c.verdict == "finding" and c.setting["outcome"] == "ties":  # a tie is a finding only when powered
+            st = c.setting["sign_test"]
+            assert sign_test_power(st["above"] + st["below"], c.tolerance, PATTERN_STRENGTH) >= PATTERN_POWER
     # a pattern that does not reproduce is a finding about SmolLM2: the harness records it, the test reports it
     print("S2 outcomes:", {c.quantity: (c.setting["outcome"], c.verdict) for c in checks})
 

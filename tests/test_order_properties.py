@@ -19,7 +19,8 @@ from iclgd.empirics import order as E
 from iclgd.empirics.sampling import generator
 from iclgd.properties.order import (
     bootstrap_interval, float_tolerance, gamma_n, invariance_check, order_sensitivity, refute_equivalence,
-    rounding_depth, sensitivity_tolerance, sign_test, sign_test_inputs, zero_test,
+    rounding_depth, sensitivity_tolerance, sign_test, sign_test_detectable, sign_test_inputs, sign_test_power,
+    zero_test,
 )
 from iclgd.properties.stats import per_check_alpha
 from iclgd.properties import strategies as S
@@ -305,6 +306,19 @@ def test_sign_test_by_hand():
     assert t["p_two"] == pytest.approx(10 / 16)
     assert sign_test_inputs(0.01) == 8 and sign_test_inputs(0.01, "one") == 7  # 2^-7 = 0.0078 <= 0.01
     assert sign_test_inputs(per_check_alpha("llm")) == WITNESS_INPUTS
+
+
+def test_sign_test_power_by_hand_and_by_simulation():
+    """m = 4 at α = 1/16: only 4/4 rejects, so power(q) = q⁴; at the LLM level 26 inputs see only a
+    near-unanimous pattern (the reason an S2 tie over 26 inputs is inconclusive, not a finding)."""
+    assert sign_test_power(4, 1 / 16, 0.9) == pytest.approx(0.9**4) and sign_test_power(4, 0.01, 1.0) == 0
+    assert sign_test_detectable(4, 1 / 16, 0.8) == pytest.approx(0.8**0.25, abs=1e-9)
+    assert sign_test_detectable(4, 0.01) == 1.0
+    a = per_check_alpha("llm")
+    assert sign_test_power(26, a, 0.9) < 0.1 and sign_test_power(60, a, 0.9) > 0.9
+    rng = np.random.default_rng(0)  # 4000 simulated tests at m = 60, q = 0.9: binomial SE ≈ 0.004
+    hits = np.mean([sign_test(np.where(rng.random(60) < 0.9, 1.0, -1.0))["p_above"] <= a for _ in range(4000)])
+    assert abs(hits - sign_test_power(60, a, 0.9)) < 5 * 0.0045
 
 
 @given(O=st.integers(2, 6), I=st.integers(1, 10), K=st.integers(1, 4), seed=seeds)
