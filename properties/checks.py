@@ -147,7 +147,9 @@ class _Log:
         s = c.setting if isinstance(c.setting, dict) else {}
         if len(self.points) < 2000:
             self.points.append({"claim": c.claim, "quantity": c.quantity, "error": c.error,
-                                "tolerance": c.tolerance, "verdict": v, "d": s.get("d"), "n": s.get("n")})
+                                "tolerance": c.tolerance, "verdict": v, "d": s.get("d"), "n": s.get("n"),
+                                **({"cell": {k: s.get(k) for k in CELL_KEYS} | {"inconclusive": c.inconclusive}}
+                                   if "outcome" in s and "dataset" in s else {})})
         if v in RECORDED:
             key = (c.claim, v)
             if key not in self.flagged or _size(c) < _size(self.flagged[key]):
@@ -161,6 +163,9 @@ class _Log:
     def claims(self) -> set[str]:
         return set(self.counts)
 
+
+# an empirical pattern check's cell (dataset, N, variant, metric, …), kept for the report's per-cell table
+CELL_KEYS = ("model", "dataset", "shots", "seed", "variant", "metric", "outcome", "effect", "nulls")
 
 LOG = _Log()
 

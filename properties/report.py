@@ -63,6 +63,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                       "failed": sum(r["outcome"] == "failed" for r in mine), "skipped": len(mine) - len(ran)},
             "errors": errors,
             "records": sorted({i for r in ran for i in r["records"] if _owner(i) == cid}),
+            "cells": [{**p["cell"], "verdict": p["verdict"], "p": p["error"], "alpha": p["tolerance"]}
+                      for r in ran for p in r.get("points", []) if p["claim"] == cid and "cell" in p],
         })
     return out
 
@@ -116,12 +118,36 @@ def markdown(meta: dict, claims: list[dict], figures: list[str], records: dict[s
     if errors:
         md += ["", "## Test failures that are not verdicts", ""]
         md += [f"- `{e}` ({cid})" for cid, e in errors]
+    for c in claims:
+        if c.get("cells"):
+            md += ["", f"## {c['id']} per cell", ""] + cell_table(c["cells"])
     md += ["", "## Verdicts", ""] + [f"- `{k}`: {v}" for k, v in verdicts.DEFINITIONS.items()]
     md += ["", "## Claims", ""]
     md += [f"- **{c['id']}** {c['tag']} ({c['paper']}): {c['statement']}" for c in claims]
     if figures:
         md += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(md) + "\n"
+
+
+def cell_table(cells: list[dict]) -> list[str]:
+    """An empirical pattern per (model, dataset, N, seed, variant, metric): whether the cell supports, ties
+    or reverses it (exact sign test p vs α), its verdict, the mean effect with its interval, and which
+    nulls the variant's agreement with ICL beats (yes / no / — undecidable)."""
+    word = {True: "yes", False: "**no**", None: "—"}
+    out = ["effect: mean over test inputs of agreement(ICL, variant) − agreement(ICL, ICL reordered) "
+           "(< 0 supports the pattern); p: exact one-sided sign test of support; nulls: does the ICL–variant "
+           "agreement beat the null input by input (one-sided sign test at α)", "","| model | dataset | N | seed | variant | metric | outcome | p (α) | verdict | effect [interval] | beats nulls |",
+           "|---|---|---:|---:|---|---|---|---|---|---|---|"]
+    for c in sorted(cells, key=lambda c: tuple(str(c.get(k)) for k in ("model", "dataset", "shots", "seed", "variant",
+                                                                        "metric"))):
+        e = c.get("effect") or {}
+        eff = (f"{e['mean']:+.3f} [{e['interval'][0]:+.3f}, {e['interval'][1]:+.3f}]" if e.get("interval") else "—")
+        nulls = ", ".join(f"{k} {word[v]}" for k, v in sorted((c.get("nulls") or {}).items())) or "—"
+        why = f" ({c['inconclusive'][:90]}…)" if c.get("inconclusive") else ""
+        out.append(f"| {c.get('model')} | {c.get('dataset')} | {c.get('shots')} | {c.get('seed')} | {c.get('variant')} | "
+                   f"{c.get('metric')} | {c.get('outcome')} | {c['p']:.2g} ({c['alpha']:.2g}) | {c['verdict']}{why} | "
+                   f"{eff} | {nulls} |")
+    return out
 
 
 # ---- figures -----------------------------------------------------------------------------------

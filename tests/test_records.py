@@ -131,6 +131,31 @@ def test_a_row_lists_only_its_own_claims_records():
     assert claims["M2m"]["records"] == [] and claims["M2m-LSA"]["records"] == ["M2m-LSA-0123456789ab"]
 
 
+def test_the_s2_row_comes_with_its_cells():
+    """A pattern check's cell (dataset, N, variant, metric, outcome, effect, nulls) reaches the report as
+    one table row per cell, under its own claim only."""
+    from iclgd.properties.checks import LOG, check
+
+    LOG.reset(frozenset({"S2"}))
+    cell = dict(model="smollm2", dataset="sst2", shots=2, seed=0, variant="gd", metric="token_overlap",
+                outcome="reverses", effect={"mean": 0.25, "interval": [0.1, 0.4], "level": 0.99},
+                nulls={"untrained": False, "random_update": True, "random_labels": None})
+    check("S2", "token_overlap@10 icl-icl_reordered vs icl-gd", 0.5, 0.75, 5e-8, "sign test", cell, error=0.9,
+          expect="pattern")
+    row = {"nodeid": "t.py::t", "claims": ["S2"], "outcome": "passed", "counts": LOG.counts, "flagged": [],
+           "failing": [], "worst": {}, "seconds": 1.0, "examples": 1, "error": "", "records": [], "points": LOG.points}
+    LOG.reset()
+    claims = {c["id"]: c for c in report.summarise([row])}
+    assert [c["cells"] for k, c in claims.items() if k != "S2"] == [[]] * (len(claims) - 1)
+    s2, = claims["S2"]["cells"]
+    assert s2["verdict"] == "finding" and s2["outcome"] == "reverses" and s2["nulls"]["untrained"] is False
+    md = report.markdown({"profile": "ci", "seed": 0, "tiers": ["llm"], "date": "d", "seconds": 1, "tests": 1,
+                          "pytest_exit": 0, "exit": 0}, list(claims.values()), [], {})
+    line, = [ln for ln in md.splitlines() if ln.startswith("| smollm2 | sst2 | 2 |")]
+    assert "reverses" in line and "finding" in line and "+0.250 [+0.100, +0.400]" in line
+    assert "untrained **no**" in line and "random_update yes" in line and "random_labels —" in line
+
+
 def test_cite_words_each_verdict_and_refuses_perturbed(inner, capsys):
     tmp, *_ = inner
     recs = records.load_all(tmp / "recs", perturbed=True)

@@ -63,7 +63,7 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
             variants: Sequence[Variant], epochs: int, eval_every: int = 0, k: int = 10,
             bar: Callable[[str, int], object] = no_bar, lr_grid: Optional[Sequence[float]] = None,
             fixed_lr: Collection[str] = (), until_converged: bool = False, internals: bool = False,
-            nulls: Collection[str] = ()) -> ProbeOutputs:
+            nulls: Collection[str] = (), null_orders: Optional[int] = None) -> ProbeOutputs:
     """Draw the task (``seed``), ICL under ``orders`` orderings, then each variant per ordering.
 
     ``lr_grid``: choose each variant's learning rate from it (:func:`.finetune.select_lr`), except
@@ -73,7 +73,10 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
     of the same norm; "fp" — ICL again in another batch composition (one row per batch) and without
     the KV cache, on the first two orderings (floating-point drift); "random-labels" — the whole
     measurement with the demos' labels redrawn uniformly; "untrained" — the whole measurement on the
-    same architecture with freshly initialised weights (seeded)."""
+    same architecture with freshly initialised weights (seeded). ``null_orders``: the two whole
+    re-measurements (random labels, untrained) on the first that many orderings only (None: all) —
+    their metrics are means over orderings per input, so fewer orderings make a noisier, not a biased,
+    null."""
     unknown = set(nulls) - set(NULLS)
     if unknown:
         raise ProbeInputError("nulls", f"unknown null(s) {sorted(unknown)}; known: {', '.join(NULLS)}")
@@ -102,18 +105,19 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
         out.nulls["fp"] = {"batch": icl_distributions(lm.model, enc, two, memory_mb=0),
                            "uncached": icl_distributions_naive(lm.model, enc, two)}
         out.seconds["null_fp"] = time.perf_counter() - t0
+    null_perms = perms if null_orders is None else perms[:null_orders]
     if "random-labels" in nulls:
         t0 = time.perf_counter()
         rng = np.random.default_rng([seed, 2])
         words = _label_words(lm, task)
         relabel = dataclasses.replace(enc, demo_labels=tuple(words[int(y)] for y in rng.integers(0, len(words), shots)))
         out.nulls["random-labels"] = {"labels": [words.index(w) for w in relabel.demo_labels],
-                                      **measure(lm.model, relabel, perms, variants, **again)}
+                                      **measure(lm.model, relabel, null_perms, variants, **again)}
         out.seconds["null_random_labels"] = time.perf_counter() - t0
     if "untrained" in nulls:
         t0 = time.perf_counter()
         fresh = untrained_copy(lm.model, seed)
-        out.nulls["untrained"] = measure(fresh, enc, perms, variants, **again)
+        out.nulls["untrained"] = measure(fresh, enc, null_perms, variants, **again)
         del fresh
         out.seconds["null_untrained"] = time.perf_counter() - t0
     out.seconds["total"] = time.perf_counter() - t_start

@@ -37,7 +37,7 @@ def add_parser(sub):
     add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 26, protocol 26 "
             "on CPU, 64 on CUDA: verdicts need >= 26)")
     p.add_argument("--variants",
-                   help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)}; protocol: gd-deep on CPU, all on CUDA): "
+                   help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)}; protocol: gd on CPU, all on CUDA): "
                    "gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), sgd (batch 1), adam "
                    "(batch 1), kv-sgd (W_K, W_V, batch 1; Dai et al.), lc-gd (layer-causal GD on W_K, W_V; Deutch et al.)")
     p.add_argument("--peers", action="store_true",
