@@ -1,47 +1,26 @@
 """Monte Carlo measurements for the claims of shared/CLAIMS_MORE.md (no theory imported).
 
-Prompt laws beyond :func:`iclgd.empirics.sampling.sample_prompts`: x with i.i.d. U(−a, a)
-coordinates, and a task prior with a mean, w ~ N(β, Σ_w). Predictors: the Γ-predictor gᵀΓx_q,
-GD from β, minimum-norm least squares; each returns (mean, standard error) of the squared error
-against y_q. And Newton's iteration for S⁻¹ run by a linear-attention stack (Fu-Newton).
+Prompt laws (through :func:`iclgd.empirics.sampling.sample_prompts`, which draws them for the
+trainer too): x with i.i.d. U(−a, a) coordinates, and a task prior with a mean, w ~ N(β, Σ_w).
+Predictors: the Γ-predictor gᵀΓx_q, GD from β, minimum-norm least squares; each returns (mean,
+standard error) of the squared error against y_q; the posterior mean under a Gaussian prior and
+noise returns its per-prompt predictions. And Newton's iteration for S⁻¹ run by a linear-attention stack (Fu-Newton).
 """
 from __future__ import annotations
 
 import torch
 
-from .sampling import Prompts, _chol
+from .sampling import Prompts, sample_prompts
 
 
 def sample_general(batch: int, n: int, d: int, *, generator: torch.Generator, Sigma=None, Sigma_w=None, mean=None,
                    sigma2: float = 0.0, x_uniform: float | None = None, device=None,
                    dtype: torch.dtype = torch.float64) -> Prompts:
     """``batch`` prompts of ``n`` demonstrations and a query: x ~ N(0, Σ) (or i.i.d. U(−a, a)
-    coordinates with ``x_uniform`` = a), w ~ N(mean, Σ_w), y = wᵀx + N(0, σ²)."""
-    if batch < 1 or n < 1 or d < 1:
-        raise ValueError(f"batch, n, d must be >= 1, got {batch}, {n}, {d}")
-    if sigma2 < 0:
-        raise ValueError(f"sigma2: must be >= 0, got {sigma2}")
-    device = torch.device(device) if device is not None else generator.device
-    kw = dict(generator=generator, device=device, dtype=dtype)
-    if x_uniform is not None:
-        if not x_uniform > 0:
-            raise ValueError(f"x_uniform: must be > 0, got {x_uniform}")
-        X = (2 * torch.rand(batch, n + 1, d, **kw) - 1) * x_uniform  # (B, n+1, d)
-    else:
-        X = torch.randn(batch, n + 1, d, **kw)
-        Lx = _chol("Sigma", Sigma, d, device, dtype)
-        if Lx is not None:
-            X = X @ Lx.mT
-    w = torch.randn(batch, 1, d, **kw)  # (B, 1, d)
-    Lw = _chol("Sigma_w", Sigma_w, d, device, dtype)
-    if Lw is not None:
-        w = w @ Lw.mT
-    if mean is not None:
-        w = w + torch.as_tensor(mean, device=device, dtype=dtype)
-    y = (X @ w.mT)[..., 0]  # (B, n+1)
-    if sigma2 > 0:
-        y = y + sigma2**0.5 * torch.randn(batch, n + 1, **kw)
-    return Prompts(X, y, w)
+    coordinates with ``x_uniform`` = a), w ~ N(mean, Σ_w), y = wᵀx + N(0, σ²) — the linear laws of
+    :func:`iclgd.empirics.sampling.sample_prompts` (one sampler; the same random stream)."""
+    return sample_prompts(batch, n, d, generator=generator, Sigma=None if x_uniform is not None else Sigma,
+                          Sigma_w=Sigma_w, sigma2=sigma2, x_uniform=x_uniform, mean=mean, device=device, dtype=dtype)
 
 
 def _mean_se(sq: torch.Tensor) -> tuple[float, float]:
@@ -76,6 +55,22 @@ def ols_loss(p: Prompts) -> tuple[float, float]:
     else:
         w_hat = (X.mT @ torch.cholesky_solve(y, torch.linalg.cholesky(X @ X.mT)))[..., 0]
     return _mean_se((p.y[:, n] - torch.einsum("bd,bd->b", w_hat, p.X[:, n])) ** 2)
+
+
+def posterior_mean_predictions(X: torch.Tensor, y: torch.Tensor, Sigma_w, mean, sigma2: float) -> torch.Tensor:
+    """x_qᵀ E[w | context] for w ~ N(β, Σ_w), y_j = wᵀx_j + N(0, σ²), σ² > 0 (the Bayes predictor
+    under squared loss, whatever the law of x): E[w | ·] = β + (σ² Σ_w⁻¹ + XᵀX)⁻¹ Xᵀ(y − Xβ).
+    X (B, n+1, d), y (B, n+1); row n is the query (its y is not read). Returns (B,)."""
+    if not sigma2 > 0:
+        raise ValueError(f"sigma2: the posterior mean needs noise, got {sigma2}")
+    n, d = X.shape[-2] - 1, X.shape[-1]
+    Xc, yc, xq = X[:, :n], y[:, :n], X[:, n]
+    Sw = torch.eye(d, dtype=X.dtype, device=X.device) if Sigma_w is None else torch.as_tensor(Sigma_w).to(X)
+    b = torch.zeros(d, dtype=X.dtype, device=X.device) if mean is None else torch.as_tensor(mean).to(X)
+    A = sigma2 * torch.linalg.inv(Sw) + Xc.mT @ Xc  # (B, d, d)
+    r = yc - Xc @ b  # (B, n)
+    w_post = b + torch.linalg.solve(A, (Xc.mT @ r[..., None]))[..., 0]  # (B, d)
+    return (w_post * xq).sum(-1)
 
 
 # ---- Fu-Newton -----------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 x ~ N(0, Σ), y = f(x) + ε, ε ~ N(0, σ²), with f = m^{-½} Σ_k φ((D w_k)ᵀ x), w_k ~ N(0, Σ_w):
 φ = identity and m = 1, D = I gives the linear model y = wᵀx + ε of M1/M2/M2g; φ = ReLU or tanh gives
-the M3 families (``scales`` = diag(D) breaks rotation invariance).
+the M3 families (``scales`` = diag(D) breaks rotation invariance). Two more laws (issue 13): x with
+i.i.d. U(−a, a) coordinates (``x_uniform`` = a; von Oswald et al.) and a prior mean, w_k ~ N(β, Σ_w)
+(``mean`` = β; M2m).
 """
 from __future__ import annotations
 
@@ -50,12 +52,16 @@ def sample_prompts(
     phi: str = "linear",  # linear | relu | tanh
     m: int = 1,
     scales=None,
+    x_uniform: Optional[float] = None,
+    mean=None,
     device=None,
     dtype: torch.dtype = torch.float64,
 ) -> Prompts:
     """Draw ``batch`` independent prompts of ``n`` demonstrations and one query, with fresh tasks.
 
-    ``Sigma``/``Sigma_w`` of None mean the identity. ``generator`` must live on ``device``.
+    ``Sigma``/``Sigma_w`` of None mean the identity. ``x_uniform`` = a: x has i.i.d. U(−a, a)
+    coordinates instead of N(0, Σ) (``Sigma`` must then be None). ``mean`` = β: w_k ~ N(β, Σ_w) (the
+    returned ``w`` includes β). ``generator`` must live on ``device``.
     """
     if batch < 1 or n < 1 or d < 1:
         raise ValueError(f"batch, n, d must be >= 1, got {batch}, {n}, {d}")
@@ -65,14 +71,26 @@ def sample_prompts(
         raise ValueError(f"phi: unknown activation {phi!r}")
     device = torch.device(device) if device is not None else generator.device
     kw = dict(generator=generator, device=device, dtype=dtype)
-    X = torch.randn(batch, n + 1, d, **kw)  # (B, n+1, d)
-    Lx = _chol("Sigma", Sigma, d, device, dtype)
-    if Lx is not None:
-        X = X @ Lx.mT
+    if x_uniform is not None:
+        if Sigma is not None:
+            raise ValueError("Sigma: x_uniform fixes the law of x (i.i.d. U(−a, a) coordinates); pass Sigma=None")
+        if not x_uniform > 0:
+            raise ValueError(f"x_uniform: must be > 0, got {x_uniform}")
+        X = (2 * torch.rand(batch, n + 1, d, **kw) - 1) * x_uniform  # (B, n+1, d)
+    else:
+        X = torch.randn(batch, n + 1, d, **kw)  # (B, n+1, d)
+        Lx = _chol("Sigma", Sigma, d, device, dtype)
+        if Lx is not None:
+            X = X @ Lx.mT
     w = torch.randn(batch, m, d, **kw)  # (B, m, d)
     Lw = _chol("Sigma_w", Sigma_w, d, device, dtype)
     if Lw is not None:
         w = w @ Lw.mT
+    if mean is not None:
+        b = torch.as_tensor(mean, device=device, dtype=dtype)
+        if b.shape != (d,):
+            raise ValueError(f"mean: shape {tuple(b.shape)} does not match d={d}")
+        w = w + b
     v = w if scales is None else w * torch.as_tensor(scales, device=device, dtype=dtype)  # (B, m, d)
     pre = X @ v.mT  # (B, n+1, m)
     act = ACTIVATIONS[phi](pre)
@@ -80,6 +98,13 @@ def sample_prompts(
     if sigma2 > 0:
         y = y + sigma2**0.5 * torch.randn(batch, n + 1, **kw)
     return Prompts(X, y, w)
+
+
+def query_covariance(d: int, Sigma=None, x_uniform: Optional[float] = None) -> Optional[torch.Tensor]:
+    """E[x xᵀ] of the sampler's x (float64), None for the identity: Σ, or (a²/3) I for U(−a, a)."""
+    if x_uniform is not None:
+        return torch.eye(d, dtype=torch.float64) * (float(x_uniform) ** 2 / 3)
+    return None if Sigma is None else torch.as_tensor(Sigma, dtype=torch.float64)
 
 
 def generator(seed: int, device=None) -> torch.Generator:

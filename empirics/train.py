@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from .models import tokens
-from .sampling import sample_prompts
+from .sampling import query_covariance, sample_prompts
 
 
 @dataclass(frozen=True)
@@ -109,15 +109,16 @@ class TrainResult:
 class PromptSampler:
     """``sample(batch, generator) -> (X (R, batch, n+1, d), y (R, batch, n+1))``: fresh prompts for each
     replica from :func:`iclgd.empirics.sampling.sample_prompts` with the keyword arguments ``law``
-    (Sigma, Sigma_w, sigma2, phi, m, scales); :meth:`tasks` adds each prompt's effective task vector."""
+    (Sigma, Sigma_w, sigma2, phi, m, scales, x_uniform, mean); :meth:`tasks` adds each prompt's effective task vector."""
 
     def __init__(self, n: int, d: int, replicas: int, *, device=None, dtype=torch.float32, **law):
         self.n, self.d, self.replicas, self.device, self.dtype, self.law = n, d, replicas, device, dtype, law
         self.linear = law.get("phi", "linear") == "linear"  # y = wᵀx + ε: the query can be averaged out
         self.sigma2 = float(law.get("sigma2", 0.0))
-        Sigma = law.get("Sigma")
-        self.query_chol = None if Sigma is None else torch.linalg.cholesky(
-            torch.as_tensor(Sigma, device=device, dtype=torch.float64)).to(dtype)  # (d, d), Σ = L Lᵀ
+        # E[x_q x_qᵀ] of the law: the analytic query average needs only this second moment (x_q zero-mean,
+        # independent of context and task), so it holds for U(−a, a) coordinates ((a²/3) I) and a prior mean alike
+        C = query_covariance(d, law.get("Sigma"), law.get("x_uniform"))
+        self.query_chol = None if C is None else torch.linalg.cholesky(C.to(device)).to(dtype)  # (d, d), Σ = L Lᵀ
 
     def _draw(self, batch: int, generator: torch.Generator):
         return sample_prompts(self.replicas * batch, self.n, self.d, generator=generator, device=self.device,
@@ -152,7 +153,8 @@ def sampled_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 def query_averaged_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, sigma2: float,
                         query_chol: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """E over x_q ~ N(0, LLᵀ) and ε_q ~ N(0, σ²) of (ŷ − y_q)², averaged over the batch -> (R,):
+    """E over x_q (zero mean, E[x_q x_qᵀ] = LLᵀ, independent of the context) and ε_q ~ N(0, σ²) of
+    (ŷ − y_q)², averaged over the batch -> (R,):
     mean_b (c_b − w_b)ᵀ Σ (c_b − w_b) + σ², c from ``model.query_weights`` (the query rows are unread).
     w (R, B, d) the task vectors (:meth:`PromptSampler.tasks`); ``query_chol`` None means Σ = I."""
     e = model.query_weights(X, y) - w  # (R, B, d)

@@ -1,24 +1,41 @@
-"""The one mapping from a claim and a Setting to the data law its checks sample from (x ~ N(0, Σ),
-w ~ N(0, Σ_w), y = f(x) + N(0, σ²)): used by the Monte Carlo checks, the trained tier and the
-strategy meta-tests alike."""
+"""The one mapping from a claim and a Setting to the data law its checks sample from (x ~ N(0, Σ) or
+i.i.d. U(−a, a) coordinates, w ~ N(β, Σ_w), y = f(x) + N(0, σ²)): used by the Monte Carlo checks, the
+trained tier and the strategy meta-tests alike."""
 from __future__ import annotations
 
 from iclgd.theory import Setting, get_claim
+from iclgd.theory.setting import uniform_half_width
 from iclgd.theory.targets import parse_target
 
 
 def data_law(claim_id: str | None, s: Setting) -> Setting:
-    """The Setting with the claim's data law made explicit (e.g. M2's prior Σ⁻¹ written into cov_w);
-    ``claim_id=None`` (or M3, whose law is the Setting's own target with w ~ N(0, I)): ``s`` itself."""
+    """The Setting with the claim's data law made explicit (e.g. M2's prior Σ⁻¹ written into cov_w,
+    vO-uniform's x law, M2m's prior mean); ``claim_id=None`` (or M3, whose law is the Setting's own
+    target with w ~ N(0, I)): ``s`` itself."""
     if claim_id is None or claim_id == "M3":
         return s
     dist = get_claim(claim_id).distribution(s)
-    return s.replace(cov=dist.Sigma, cov_w=dist.Sigma_w, sigma2=dist.sigma2)
+    return s.replace(cov=dist.Sigma, cov_w=dist.Sigma_w, sigma2=dist.sigma2, x_dist=dist.x_dist, mean=dist.mean)
 
 
 def sampler_args(claim_id: str | None, s: Setting) -> dict:
-    """Keyword arguments of :func:`iclgd.empirics.sampling.sample_prompts` for that law."""
+    """Keyword arguments of :func:`iclgd.empirics.sampling.sample_prompts` for that law (``x_uniform``
+    and ``mean`` only when the law has them, so the Gaussian laws' keywords are unchanged)."""
     law = data_law(claim_id, s)
     t = parse_target(s.target, s.d)
     phi = {"linear": "linear", "tanh": "tanh"}.get(t.kind, "relu")
-    return dict(sigma2=law.sigma2, phi=phi, m=t.m, scales=t.scales or None, Sigma=law.Sigma, Sigma_w=law.Sigma_w)
+    kw = dict(sigma2=law.sigma2, phi=phi, m=t.m, scales=t.scales or None, Sigma=law.Sigma, Sigma_w=law.Sigma_w)
+    a = uniform_half_width(law.x_dist)
+    if a is not None:
+        kw.update(Sigma=None, x_uniform=a)  # x's law is the uniform one alone
+    if law.mean is not None:
+        kw["mean"] = tuple(law.mean)
+    return kw
+
+
+def linear_law_args(claim_id: str | None, s: Setting) -> dict:
+    """:func:`sampler_args` for a linear target, as :func:`iclgd.empirics.more.sample_general` keywords."""
+    kw = sampler_args(claim_id, s)
+    if kw.pop("phi") != "linear" or kw.pop("m") != 1 or kw.pop("scales") is not None:
+        raise ValueError(f"claim_id: {claim_id!r}'s law at {s.target!r} is not a linear target")
+    return kw

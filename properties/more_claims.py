@@ -34,6 +34,7 @@ from iclgd.theory.derivation import d_sym, n_sym, s2_sym
 from iclgd.theory.setting import exact, uniform_half_width
 
 from . import closed_form as cf
+from .laws import linear_law_args
 from .checks import Check, check
 from .stats import per_check_alpha, z_crit
 
@@ -129,10 +130,8 @@ def sampler_kwargs(claim_id: str, s: Setting) -> dict:
         return dict(Sigma=s.Sigma, Sigma_w=T.prior_psi2(s) * np.eye(s.d), sigma2=s.sigma2, length=T.test_length(s))
     if claim_id in ("GD-average", "OLS"):
         return dict(sigma2=s.sigma2, length=s.n)
-    if claim_id == "vO-uniform":
-        return dict(x_uniform=uniform_half_width(s.x_dist), sigma2=s.sigma2, length=s.n)
-    if claim_id == "M2m":
-        return dict(Sigma=s.Sigma, Sigma_w=s.Sigma_w, mean=T.m2m_beta(s), sigma2=s.sigma2, length=s.n)
+    if claim_id in ("vO-uniform", "M2m"):  # the laws the trained tier samples too: through the one mapping
+        return dict(linear_law_args(claim_id, s), length=s.n)
     raise ValueError(f"claim_id: {claim_id!r} has no Monte Carlo law")
 
 
@@ -311,8 +310,7 @@ def refutation_mc(claim_id: str, s: Setting, seed: int, n_prompts: int = 40_000,
         else:
             claimed = gaussian_step(s) * np.eye(s.d)
             best = get_claim("vO-uniform").predict(s, exact=False).gamma
-            p = emp.sample_general(n_prompts, s.n, s.d, generator=gen, x_uniform=uniform_half_width(s.x_dist),
-                                   sigma2=s.sigma2)
+            p = emp.sample_general(n_prompts, s.n, s.d, generator=gen, **linear_law_args("vO-uniform", s))
         diff, se = emp.paired_gamma_losses(p, claimed, best)
         return check(claim_id, "claimed optimum's risk − derived optimum's risk = 0 (paired Monte Carlo)", 0.0, diff,
                      Z_MC * se, why + " (paired difference)", where, error=abs(diff), expect="refute")

@@ -56,12 +56,15 @@ AHN = dict(
 
 @dataclass(frozen=True)
 class Distribution:
-    """The data law a claim speaks about: x ~ N(0, Σ), w ~ N(0, Σ_w), y = f(x) + N(0, σ²)."""
+    """The data law a claim speaks about: x ~ N(0, Σ) (or i.i.d. U(−a, a) coordinates, ``x_dist``),
+    w ~ N(β, Σ_w) (β = ``mean``, None = 0), y = f(x) + N(0, σ²)."""
 
-    Sigma: np.ndarray  # (d, d)
+    Sigma: np.ndarray  # (d, d); the identity when x_dist is uniform (x's law is then x_dist alone)
     Sigma_w: np.ndarray  # (d, d)
     sigma2: float
     target: str  # "linear" or an M3 target spec
+    x_dist: str = "gaussian"  # "gaussian" or "uniform:a" (Setting.x_dist)
+    mean: Optional[tuple] = None  # β, the prior mean of w (Setting.mean)
 
 
 @dataclass(frozen=True)

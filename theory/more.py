@@ -348,9 +348,8 @@ def _predict_uniform(s: Setting, exact_: bool) -> Prediction:
     return Prediction(eta * np.eye(s.d), eta, float(loss_uniform(s.n, s.d, a, s.sigma2)), ex)
 
 
-def uniform_law(s: Setting) -> dict:
-    """Sampler keywords of the vO-uniform law (for :func:`iclgd.empirics.more.sample_general`)."""
-    return dict(x_uniform=uniform_half_width(s.x_dist), sigma2=s.sigma2)
+def _dist_uniform(s: Setting) -> Distribution:
+    return Distribution(np.eye(s.d), np.eye(s.d), s.sigma2, "linear", x_dist=s.x_dist)
 
 
 # ---- Fu-Newton --------------------------------------------------------------------------------------
@@ -410,9 +409,8 @@ def _predict_m2m(s: Setting, exact_: bool) -> Prediction:
     return Prediction(G, eta_if_scaled(G, s.Sigma), L_gamma, ex)
 
 
-def m2m_law(s: Setting) -> dict:
-    """Sampler keywords of the M2m law (for :func:`iclgd.empirics.more.sample_general`)."""
-    return dict(Sigma=s.Sigma, Sigma_w=s.Sigma_w, mean=m2m_beta(s), sigma2=s.sigma2)
+def _dist_m2m(s: Setting) -> Distribution:
+    return Distribution(s.Sigma, s.Sigma_w, s.sigma2, "linear", mean=tuple(m2m_beta(s)))
 
 
 # ---- registrations ----------------------------------------------------------------------------------
@@ -460,7 +458,7 @@ register(Claim(
     "ŷ = η gᵀx_q is η* = s² n / (m₄ + (n + d − 2) s⁴ + σ² s²) (σ² = 0: the sheet's formula), Γ* = η* I, "
     "L* = σ² + d s² (1 − η* s²).",
     assumptions=("x_j, x_q with i.i.d. U(−a, a) coordinates, a > 0", "w ~ N(0, I_d)", _NOISE),
-    predict_fn=_predict_uniform, validate_fn=_validate_uniform, extra={"sampler_law": uniform_law},
+    predict_fn=_predict_uniform, distribution_fn=_dist_uniform, validate_fn=_validate_uniform,
 ))
 register(Claim(
     id="Fu-Newton", citation=Citation(**FU_PAPER, theorem="Newton iteration for S⁻¹"), tag="[paper]",
@@ -475,7 +473,7 @@ register(Claim(
     statement="x ~ N(0, Σ), w ~ N(β, Σ_w): the best Γ-predictor gᵀΓx_q is M2g with Σ_w + ββᵀ (loss L_Γ); GD from β, "
     "ŷ = βᵀx_q + g_βᵀΓx_q, attains the centred M2g loss L_β; the gap L_Γ − L_β is > 0 for β ≠ 0.",
     assumptions=("x_j, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(β, Σ_w), Σ_w SPD", _NOISE),
-    predict_fn=_predict_m2m, validate_fn=_validate_m2m, extra={"sampler_law": m2m_law},
+    predict_fn=_predict_m2m, distribution_fn=_dist_m2m, validate_fn=_validate_m2m,
 ))
 
 
