@@ -80,6 +80,7 @@ class ProbeConfig:
     peers: bool = False  # the peers' per-layer metrics (SimAOU, SimAM, SimAM_Δ, Rec2FTP)
     nulls: tuple[str, ...] = ()  # of iclgd.empirics.llm.probe.NULLS
     null_orders: Optional[int] = None  # random-labels / untrained nulls on the first that many orderings (None: all)
+    lr_epochs: Optional[int] = None  # cap of each lr-grid run (None: the variant's epochs)
 
     def resolved_epochs(self) -> int:
         if self.epochs is not None:
@@ -546,7 +547,8 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
         out = collect(lm, ds, shots=cfg.shots, orders=cfg.orders, test_inputs=cfg.test_inputs, seed=cfg.seed,
                       variants=variants, epochs=epochs, eval_every=every, k=cfg.k, bar=bar,
                       lr_grid=cfg.lr_grid, fixed_lr=set(cfg.lrs), until_converged=cfg.until_converged,
-                      internals=cfg.peers, nulls=cfg.nulls, null_orders=cfg.null_orders)
+                      internals=cfg.peers, nulls=cfg.nulls, null_orders=cfg.null_orders,
+                      lr_epochs=cfg.lr_epochs)
     kw = dict(seed=cfg.seed, n_boot=cfg.n_boot, level=cfg.level)
     summary = summarize(out, k=cfg.k, **kw)
     s1 = s1_checks(out, **kw)
@@ -559,7 +561,8 @@ def run_probe(cfg: ProbeConfig, *, bar: Callable[[str, int], object] = no_bar, s
                            for n, r in out.variants.items()}
     summary["lr_rule"] = (None if cfg.lr_grid is None else
                           f"per variant, the rate of {list(cfg.lr_grid)} with the lowest demo label loss at convergence "
-                          "on the drawn order; runs that diverged or ended above their start are excluded")
+                          f"(cap {min(epochs, cfg.lr_epochs or epochs)} epochs) on the drawn order; runs that "
+                          "diverged or ended above their start are excluded")
     summary["s1"] = [_check_row(c) for c in s1]
     summary["pattern"] = [_check_row(c) for c in pattern]
     summary["metrics"] = metrics
@@ -599,11 +602,11 @@ class ProtocolConfig:
     the per-check level at all; an S2 tie there is inconclusive, see :func:`pattern_checks`); GD on
     the whole model (ĜD on one W_V does not learn its demos within a CPU budget: 2.6 % label-loss drop
     in 10 epochs at the grid's best rate, SST-2 N = 2); lr from the paper's grid; until converged
-    (cap 5 epochs: whole-model GD at lr 1e-3 drops the demo loss by > 90 % in 5); the peers' metrics
-    and the random-update, floating-point, untrained and random-label nulls, the last two re-measured
-    on the first 2 orderings.
+    (cap 5 epochs: whole-model GD at lr 1e-3 drops the demo loss by 89–99 % in 5; each lr-grid run
+    capped at 3); the trajectory read every 2 epochs; the peers' metrics and the random-update,
+    floating-point, untrained and random-label nulls, the last two re-measured on the first 2 orderings.
     CUDA default [paper scale]: N ∈ {2, 4, 8}, three seeds, 10 orderings, 64 test inputs, every
-    variant, cap 200 epochs, nulls on every ordering. The paper's N = 1 is left out: one demonstration has one ordering, so
+    variant, cap 200 epochs (lr-grid runs too), trajectory every 10 epochs, nulls on every ordering. The paper's N = 1 is left out: one demonstration has one ordering, so
     order sensitivity and the ICL–ICL(reordered) baseline are undefined there."""
     model: str = DEFAULT_MODEL
     datasets: tuple[str, ...] = ("sst2", "agnews", "trec", "subj")
@@ -616,6 +619,8 @@ class ProtocolConfig:
     lr_grid: tuple[float, ...] = (1e-3, 5e-3, 1e-4, 5e-4)
     nulls: tuple[str, ...] = ("random-update", "fp", "untrained", "random-labels")
     null_orders: Optional[int] = 2
+    lr_epochs: Optional[int] = 3  # each lr-grid run's cap
+    eval_every: int = 2  # trajectory read every that many epochs
     device: str = "cpu"
     dtype: Optional[str] = None
     k: int = 10
@@ -626,7 +631,7 @@ class ProtocolConfig:
     def default(cls, device: str = "cpu", **over) -> "ProtocolConfig":
         if torch.device(device).type == "cuda":
             base = dict(shots=(2, 4, 8), seeds=(0, 1, 2), orders=10, test_inputs=64, variants=ALL_VARIANTS,
-                        epochs=PAPER_EPOCHS, null_orders=None)
+                        epochs=PAPER_EPOCHS, null_orders=None, lr_epochs=None, eval_every=10)
             return cls(device=device, **{**base, **over})
         return cls(device=device, **over)
 
@@ -665,7 +670,8 @@ def run_protocol(cfg: ProtocolConfig, *, bar: Callable[[str, int], object] = no_
         pc = ProbeConfig(model=cfg.model, dataset=ds, shots=n, orders=orders, test_inputs=cfg.test_inputs,
                          variants=cfg.variants, epochs=cfg.epochs, device=cfg.device, dtype=cfg.dtype, seed=seed,
                          k=cfg.k, n_boot=cfg.n_boot, level=cfg.level, lr_grid=cfg.lr_grid, until_converged=True,
-                         peers=True, nulls=cfg.nulls, null_orders=cfg.null_orders, eval_every=1)
+                         peers=True, nulls=cfg.nulls, null_orders=cfg.null_orders, lr_epochs=cfg.lr_epochs,
+                         eval_every=cfg.eval_every)
         rep = run_probe(pc, bar=bar, sparsity=(i == 0))
         s = rep.summary
         cell = {k: s[k] for k in ("dataset", "shots", "seed", "orders", "test_inputs", "accuracy", "order_sensitivity",

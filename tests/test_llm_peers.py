@@ -155,13 +155,13 @@ def test_random_update_has_the_trained_updates_norm():
     var = F.variant("gd-deep", lr=0.2)
     work = F.finetune_distributions(model, enc, [[0, 1, 2]], var, epochs=2, null_seed=11)
     name = var.parameter_names(model)[0]
-    # rebuild the null by hand: base + r ‖Δ‖/‖r‖ with r drawn from the same seeded generator
+    # rebuild the null by hand: base + r ‖Δ‖/‖r‖ with r drawn (in the parameter's dtype) from the same seeded generator
     g = torch.Generator().manual_seed(11)
-    r = torch.randn(model.get_parameter(name).shape, generator=g, dtype=torch.float64)
+    r = torch.randn(model.get_parameter(name).shape, generator=g, dtype=model.get_parameter(name).dtype)
     copy = __import__("copy").deepcopy(model)
-    base = model.get_parameter(name).double()
+    base = model.get_parameter(name)
     with torch.no_grad():
-        copy.get_parameter(name).copy_((base + work.update_norm[0].item() * r / r.norm()).float())
+        copy.get_parameter(name).copy_(base + (work.update_norm[0].item() / r.double().norm().item()) * r)
     torch.testing.assert_close(work.random_update[0], F.next_token_distributions(copy, enc), rtol=0, atol=1e-6)
 
 

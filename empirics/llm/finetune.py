@@ -344,15 +344,17 @@ def _stack(recs: list) -> Optional[dict]:
 @torch.no_grad()
 def _random_update(work, base: dict, names: list[str], g: torch.Generator) -> float:
     """Replace the trained parameters of ``work`` by base + r·‖Δ‖/‖r‖ (Δ = trained − base over ``names``,
-    r standard Gaussian from ``g``), one tensor at a time; returns ‖Δ‖."""
-    state = g.get_state()
-    d2 = sum(float((work.get_parameter(n).double() - base[n].double()).pow(2).sum()) for n in names)
-    r2 = sum(float(torch.randn(base[n].shape, generator=g, dtype=torch.float64).pow(2).sum()) for n in names)
-    g.set_state(state)
-    scale = (d2 / r2) ** 0.5 if r2 > 0 else 0.0
+    r standard Gaussian from ``g``, drawn once in the parameters' dtype; norms accumulated in float64);
+    returns ‖Δ‖."""
+    d2, r2, rs = 0.0, 0.0, []
     for n in names:
-        r = torch.randn(base[n].shape, generator=g, dtype=torch.float64)
-        work.get_parameter(n).copy_((base[n].double() + scale * r.to(base[n].device)).to(base[n].dtype))
+        d2 += float((work.get_parameter(n) - base[n]).double().pow(2).sum())
+        r = torch.randn(base[n].shape, generator=g, dtype=base[n].dtype, device=g.device)
+        r2 += float(r.double().pow(2).sum())
+        rs.append(r)
+    scale = (d2 / r2) ** 0.5 if r2 > 0 else 0.0
+    for n, r in zip(names, rs):
+        work.get_parameter(n).copy_(base[n] + scale * r.to(base[n].device))
     return d2**0.5
 
 

@@ -63,11 +63,12 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
             variants: Sequence[Variant], epochs: int, eval_every: int = 0, k: int = 10,
             bar: Callable[[str, int], object] = no_bar, lr_grid: Optional[Sequence[float]] = None,
             fixed_lr: Collection[str] = (), until_converged: bool = False, internals: bool = False,
-            nulls: Collection[str] = (), null_orders: Optional[int] = None) -> ProbeOutputs:
+            nulls: Collection[str] = (), null_orders: Optional[int] = None,
+            lr_epochs: Optional[int] = None) -> ProbeOutputs:
     """Draw the task (``seed``), ICL under ``orders`` orderings, then each variant per ordering.
 
     ``lr_grid``: choose each variant's learning rate from it (:func:`.finetune.select_lr`), except
-    the variants named in ``fixed_lr``; ``until_converged``: ``epochs`` is a cap (see :mod:`.finetune`);
+    the variants named in ``fixed_lr``, each grid run capped at ``lr_epochs`` (None: ``epochs``); ``until_converged``: ``epochs`` is a cap (see :mod:`.finetune`);
     ``internals``: also the per-layer internals of ICL, zero-shot and every variant (:mod:`.peers`).
     ``nulls`` (of :data:`NULLS`): "random-update" — each variant's update replaced by a Gaussian one
     of the same norm; "fp" — ICL again in another batch composition (one row per batch) and without
@@ -93,7 +94,8 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
         chosen = []
         for var in variants:
             if var.name not in fixed_lr:
-                var, out.lr_search[var.name] = select_lr(lm.model, enc, var, lr_grid, epochs=epochs)
+                var, out.lr_search[var.name] = select_lr(lm.model, enc, var, lr_grid,
+                                                             epochs=min(epochs, lr_epochs or epochs))
             chosen.append(var)
         variants = chosen
     out.seconds["lr_search"] = time.perf_counter() - t0

@@ -122,7 +122,8 @@ def protocol_from_args(args):
         over["variants"] = _names("--variants", args.variants, VARIANTS)
     if args.nulls:
         over["nulls"] = _names("--nulls", args.nulls, NULLS)
-    for key, flag in (("orders", "orders"), ("test_inputs", "test_inputs"), ("epochs", "epochs")):
+    for key, flag in (("orders", "orders"), ("test_inputs", "test_inputs"), ("epochs", "epochs"),
+                      ("eval_every", "eval_every")):
         if getattr(args, flag) is not None:
             over[key] = getattr(args, flag)
     if args.lr_grid:
