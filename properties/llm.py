@@ -659,7 +659,8 @@ def run_protocol(cfg: ProtocolConfig, *, bar: Callable[[str, int], object] = no_
     sensitivity with intervals, Shen's and the peers' metrics with their nulls, S1 and S2 checks;
     the S2 verdict aggregated as S2 is stated (on every dataset and N, for every GD/ĜD variant and
     both metrics): ``held`` when every decided check supports the pattern and none is missing,
-    ``finding`` when any cell's check ties or reverses it (listed), ``inconclusive`` otherwise."""
+    ``finding`` when any cell's check reverses it, or ties it with the power to see it (listed),
+    ``inconclusive`` otherwise (an under-powered tie, a variant that did not learn; listed)."""
     cfg.validate()
     t0 = time.perf_counter()
     cells, checks = [], {"s1": [], "s2": []}

@@ -43,7 +43,10 @@ SEVERITY = (REFUTED, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HE
 
 def row_verdict(kind: str, verdicts: list[str]) -> str:
     """A claim's row from its checks' verdicts (tests that ran). Worst first: ``refuted`` beats
-    everything; a claim with held and inconclusive checks is ``held`` (the row counts both)."""
+    everything; a theorem with held and inconclusive checks is ``held`` (the row counts both: an
+    inconclusive example is a drawn setting without power, the others decided). An empirical pattern
+    is stated for every cell (S2: every dataset, N, variant and metric), so one undecided cell makes
+    its row ``inconclusive``, as :func:`iclgd.properties.llm.aggregate_s2` aggregates it."""
     if not verdicts:
         return SKIPPED
     present = set(verdicts)
@@ -55,6 +58,8 @@ def row_verdict(kind: str, verdicts: list[str]) -> str:
     for v in (REFUTED, NOT_REACHED, FINDING):
         if v in present:
             return v
+    if kind == "empirical" and INCONCLUSIVE in present:
+        return INCONCLUSIVE
     return HELD if HELD in present else INCONCLUSIVE
 
 

@@ -131,6 +131,18 @@ def test_a_row_lists_only_its_own_claims_records():
     assert claims["M2m"]["records"] == [] and claims["M2m-LSA"]["records"] == ["M2m-LSA-0123456789ab"]
 
 
+def test_row_verdicts_by_claim_kind():
+    """A theorem's undecided examples do not hide its decided ones; an empirical pattern stated for every
+    cell is inconclusive while any cell is."""
+    assert verdicts.row_verdict("theorem", ["held", "inconclusive"]) == "held"
+    assert verdicts.row_verdict("empirical", ["held", "inconclusive"]) == "inconclusive"
+    assert verdicts.row_verdict("empirical", ["held", "inconclusive", "finding"]) == "finding"
+    assert verdicts.row_verdict("empirical", ["held"]) == "held"
+    assert verdicts.row_verdict("theorem", ["held", "refuted"]) == "refuted"
+    assert verdicts.row_verdict("overgeneralisation", ["held", "refuted-as-expected"]) == "refuted-as-expected"
+    assert verdicts.row_verdict("theorem", []) == "skipped"
+
+
 def test_the_s2_row_comes_with_its_cells():
     """A pattern check's cell (dataset, N, variant, metric, outcome, effect, nulls) reaches the report as
     one table row per cell, under its own claim only."""
