@@ -29,11 +29,12 @@ def add_parser(sub):
                    "'text' and 'label' columns")
     p.add_argument("--protocol", choices=("shen",),
                    help="run Shen et al.'s grid (datasets × N × demo seeds) and aggregate S2 over it")
-    p.add_argument("--datasets", help="--protocol: comma-separated datasets (default sst2,agnews,trec,subj)")
-    p.add_argument("--shots-grid", help="--protocol: comma-separated N (default 2,4 on CPU; 1,2,4,8 on CUDA)")
+    p.add_argument("--datasets", help="--protocol: comma-separated datasets (default sst2,trec,subj on CPU; "
+                   "sst2,agnews,trec,subj on CUDA)")
+    p.add_argument("--shots-grid", help="--protocol: comma-separated N >= 2 (default 2,4 on CPU; 2,4,8 on CUDA)")
     p.add_argument("--seeds", help="--protocol: comma-separated demo seeds (default 0 on CPU; 0,1,2 on CUDA)")
     add_int(p, "--shots", 2, 64, "N demonstrations (default 4)")
-    add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!; default 10, protocol 4 on CPU)")
+    add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!; default 10, protocol 3 on CPU)")
     add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 26, protocol 26 "
             "on CPU, 64 on CUDA: verdicts need >= 26)")
     p.add_argument("--variants",
