@@ -620,7 +620,7 @@ class ProtocolConfig:
     lr_grid: tuple[float, ...] = (1e-3, 5e-3, 1e-4, 5e-4)
     nulls: tuple[str, ...] = ("random-update", "fp", "untrained", "random-labels")
     null_orders: Optional[int] = 2
-    lr_epochs: Optional[int] = None  # each lr-grid run's cap (None: the runs' own cap; 3 chose a rate that diverged later)
+    lr_epochs: Optional[int] = None  # each lr-grid run's cap (None: the run's own; 3 chose a rate that later diverged)
     eval_every: int = 2  # trajectory read every that many epochs
     device: str = "cpu"
     dtype: Optional[str] = None

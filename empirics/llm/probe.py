@@ -68,7 +68,8 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
     """Draw the task (``seed``), ICL under ``orders`` orderings, then each variant per ordering.
 
     ``lr_grid``: choose each variant's learning rate from it (:func:`.finetune.select_lr`), except
-    the variants named in ``fixed_lr``, each grid run capped at ``lr_epochs`` (None: ``epochs``); ``until_converged``: ``epochs`` is a cap (see :mod:`.finetune`);
+    the variants named in ``fixed_lr``, each grid run capped at ``lr_epochs`` (None: ``epochs``);
+    ``until_converged``: ``epochs`` is a cap (see :mod:`.finetune`);
     ``internals``: also the per-layer internals of ICL, zero-shot and every variant (:mod:`.peers`).
     ``nulls`` (of :data:`NULLS`): "random-update" — each variant's update replaced by a Gaussian one
     of the same norm; "fp" — ICL again in another batch composition (one row per batch) and without
