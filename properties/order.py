@@ -203,22 +203,24 @@ def sign_test(d, tie: float = 0.0) -> dict:
     above, below = int((d > tie).sum()), int((d < -tie).sum())
     m = above + below
 
-    def tail(k):  # P(Binomial(m, 1/2) >= k), exactly
-        return sum(math.comb(m, j) for j in range(k, m + 1)) / 2**m if m else 1.0
-
-    p_above, p_below = tail(above), tail(below)
+    p_above, p_below = _binom_tail(m, above), _binom_tail(m, below)
     return {"above": above, "below": below, "ties": int(d.size - m), "p_above": p_above, "p_below": p_below,
             "p_two": min(1.0, 2 * min(p_above, p_below))}
+
+
+def _binom_tail(m: int, k: int, q: float = 0.5) -> float:
+    """P(Binomial(m, q) ≥ k), exactly (1 when m = 0)."""
+    if q == 0.5:
+        return sum(math.comb(m, j) for j in range(k, m + 1)) / 2**m if m else 1.0
+    return float(sum(math.comb(m, j) * q**j * (1 - q) ** (m - j) for j in range(k, m + 1)))
 
 
 def sign_test_power(m: int, alpha: float, q: float) -> float:
     """Power of the exact one-sided sign test over ``m`` untied inputs at level ``alpha`` when a fraction
     ``q`` of inputs truly lies on the tested side: P(Binomial(m, q) ≥ k), k the smallest count whose
     null tail P(Binomial(m, ½) ≥ k) is ≤ α (0 when no count reaches α)."""
-    k = next((k for k in range(m + 1) if sum(math.comb(m, j) for j in range(k, m + 1)) / 2**m <= alpha), None)
-    if k is None:
-        return 0.0
-    return float(sum(math.comb(m, j) * q**j * (1 - q) ** (m - j) for j in range(k, m + 1)))
+    k = next((k for k in range(1, m + 1) if _binom_tail(m, k) <= alpha), None)
+    return 0.0 if k is None else _binom_tail(m, k, q)
 
 
 def sign_test_detectable(m: int, alpha: float, power: float = 0.8) -> float:
