@@ -52,15 +52,16 @@ def test_recorder_matches_a_hand_computation_from_the_models_attention_weights()
     recorded scores equal log(attention weight) up to one constant per head (softmax is shift invariant),
     read from the model's own eager attention."""
     model = _eager(tiny_llama(seed=3))
-    enc = random_encoded(4, shots=3, queries=2)
+    enc = random_encoded(0, shots=3, queries=3)
     orders = [[0, 1, 2], [2, 0, 1]]
+    assert len({len(q) for q in enc.queries}) == 3  # length-sorted chunks mix orderings: rows must come back in place
     with P.Recorder(model) as rec:
         I.icl_distributions(model, enc, orders, recorder=rec)
     got = rec.result()  # rows ordering-major
     _, zs = F.next_token_distributions(model, enc, internals=True)
     Q = max(len(q) for q in enc.queries)
-    assert got["scores"].shape == (4, 3, 4, Q) and got["attn_out"].shape == (4, 3, 32)
-    for row, (o, q) in enumerate([(o, q) for o in range(2) for q in range(2)]):
+    assert got["scores"].shape == (6, 3, 4, Q) and got["attn_out"].shape == (6, 3, 32)
+    for row, (o, q) in enumerate([(o, q) for o in range(2) for q in range(3)]):
         prompt = I.prompt_ids(enc, orders[o], q)
         n = len(enc.queries[q])
         hand = _hand_internals(model, torch.tensor([prompt]), len(prompt) - 1, len(prompt) - n)
@@ -163,6 +164,25 @@ def test_random_update_has_the_trained_updates_norm():
     with torch.no_grad():
         copy.get_parameter(name).copy_(base + (work.update_norm[0].item() / r.double().norm().item()) * r)
     torch.testing.assert_close(work.random_update[0], F.next_token_distributions(copy, enc), rtol=0, atol=1e-6)
+
+
+def test_full_batch_demo_loss_is_the_loss_after_each_epoch():
+    """gd reads its demo loss from the next step's forward: it must equal the demo loss of weights
+    trained by hand with the same steps (plain SGD on the mean label loss of all demos)."""
+    model = tiny_llama(seed=3)
+    enc = random_encoded(5, 3, 2)
+    r = F.finetune_distributions(model, enc, [[0, 1, 2], [2, 0, 1]], F.variant("gd", lr=0.3), epochs=3)
+    work = __import__("copy").deepcopy(model).requires_grad_(True)
+    opt = torch.optim.SGD(work.parameters(), lr=0.3)
+    by_hand = [F.demo_loss(work, enc)]
+    for _ in range(3):
+        opt.zero_grad()
+        F.label_loss(work, F._batch(work, enc, [0, 1, 2])).backward()
+        opt.step()
+        by_hand.append(F.demo_loss(work, enc))
+    assert by_hand[-1] < by_hand[0] - 0.1  # it trained
+    # identity order: the same batch, so equal to float32 rounding; another order: the same loss re-summed
+    torch.testing.assert_close(r.demo_loss, torch.tensor([by_hand, by_hand], dtype=torch.float64), rtol=1e-5, atol=0)
 
 
 def test_convergence_rule_and_lr_selection():

@@ -25,7 +25,9 @@ comparable. :func:`select_lr` picks the learning rate from the paper's grid.
 
 Loss: cross-entropy on the label-word token(s) only, each demo written alone as
 ``prefix + input + label`` [paper]; per-demo mean over its label tokens, mean over the demos of a
-batch. Dropout stays off (``eval()`` mode): the update is deterministic GD, not a noisy one.
+batch. Dropout stays off (``eval()`` mode): the update is deterministic GD, not a noisy one. For the
+full-batch label-loss variants the demo loss after an epoch is the next step's own forward (the
+demos in that ordering's row order, so it matches the one-batch demo loss up to rounding).
 
 The base model is never mutated: one working copy is made per call and its trainable parameters
 are restored from the base before each ordering.
@@ -120,7 +122,7 @@ class FineTuneResult:
     label_probs: Optional[torch.Tensor] = None  # (E, O, I, C): label-word probabilities along training
     overlap: Optional[torch.Tensor] = None  # (E, O, I): Token Overlap@k with ``reference`` along training
     losses: Optional[torch.Tensor] = None  # (O, epochs): label loss of each epoch's steps (before each update)
-    seconds_per_epoch: float = 0.0  # wall time of one epoch of updates (one ordering), averaged
+    seconds_per_epoch: float = 0.0  # wall time of one epoch of updates and its demo loss (one ordering), averaged
     demo_loss: Optional[torch.Tensor] = None  # (O, epochs + 1): full demo label loss after each epoch (0: base)
     converged: bool = False  # the first ordering stopped because its demo loss stopped improving
     internals: Optional[dict] = None  # per-layer internals after training: {"attn_out": (O, I, L, H), "scores": (O, I, L, h, Q)}
@@ -270,6 +272,8 @@ def finetune_distributions(
     probs, lab_tr, ov_tr, losses, times = [], [], [], torch.zeros(O, epochs), []
     demo_losses, converged, ints, nulls, null_ints, norms = [], False, [], [], [], []
     stop = epochs  # fixed by the first ordering when until_converged
+    # full-batch label loss: the step's own forward on all demos is the demo loss (one forward an epoch saved)
+    fused = var.batch == "full" and var.loss == "label"
     base_p = next_token_distributions(model, enc) if eval_every else None  # (I, V) the base model
     for oi, order in enumerate(orders):
         with torch.no_grad():
@@ -278,19 +282,26 @@ def finetune_distributions(
         opt = optimizer(var, trainable)
         steps = [list(order)] if var.batch == "full" else [[i] for i in order]
         batches = [_batch(work, enc, s) for s in steps]
-        lab_o, ov_o, dl = [], [], [demo_loss(work, enc)]
+        lab_o, ov_o = [], []
+        pending = loss_fn(work, batches[0]) if fused else None  # the next step's forward, with its graph
+        dl = [float(pending.detach()) if fused else demo_loss(work, enc)]
         best, waited, e = dl[0], 0, 0
         while e < stop:
             e += 1
             t0 = time.perf_counter()
             for b in batches:
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(work, b)
+                loss, pending = (pending if pending is not None else loss_fn(work, b)), None
                 loss.backward()
                 opt.step()
                 losses[oi, e - 1] += float(loss.detach()) / len(batches)
+            if fused:
+                with torch.set_grad_enabled(e < stop):  # no graph when no step can follow
+                    pending = loss_fn(work, batches[0])
+                dl.append(float(pending.detach()))
+            else:
+                dl.append(demo_loss(work, enc))
             times.append(time.perf_counter() - t0)
-            dl.append(demo_loss(work, enc))
             if progress is not None:
                 progress(1)
             if until_converged and oi == 0:
@@ -300,6 +311,7 @@ def finetune_distributions(
                     converged, stop = True, e
             if eval_every and e % eval_every == 0 and e < stop:
                 _read(work, enc, labels, reference, oi, k, lab_o, ov_o, token_overlap)
+        pending = None  # an early stop leaves a graph behind
         p = next_token_distributions(work, enc, internals)  # (I, V)
         if internals:
             p, rec = p

@@ -5,7 +5,9 @@ Batched across orderings and test inputs, reusing the shared prefix: the O order
 (all of one length, see :mod:`.data`) go through the model once, as one batch, with a KV cache;
 then every (ordering, test input) row runs only its query tokens on top of its ordering's cache.
 Queries are right-padded, which needs no attention mask in a causal model: a pad is only ever seen
-by later pads, and each row is read at its own last real token.
+by later pads, and each row is read at its own last real token. Rows are taken in order of query
+length, in :data:`CHUNKS` chunks at least, each padded only to its own longest query (padding
+to the longest query overall cost up to half the forward on datasets with a long tail of lengths).
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import torch
 
 from .data import Encoded
 from .loading import final_hidden, head
+
+CHUNKS = 4  # length-sorted chunks of rows at least [choice: measured in bench/bench_llm.py]
 
 
 def pad_right(seqs: Sequence[Sequence[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,17 +63,20 @@ def icl_distributions(model, enc: Encoded, orders: Sequence[Sequence[int]], *, m
     queries, lengths = pad_right(enc.queries, enc.pad_id, device)  # (I, Q), (I,)
     k0 = cache.layers[0].keys  # (O, kv_heads, P, head_dim)
     row_bytes = 2 * len(cache.layers) * k0[0].numel() * k0.element_size()
-    chunk = max(1, (memory_mb << 20) // max(row_bytes, 1))
+    chunk = min(max(1, (memory_mb << 20) // max(row_bytes, 1)), -(-O * I // CHUNKS))
     out = torch.empty(O, I, model.get_output_embeddings().weight.shape[0], dtype=torch.float32)
-    pairs = torch.cartesian_prod(torch.arange(O), torch.arange(I))  # (O·I, 2): (ordering, input)
+    pairs = torch.cartesian_prod(torch.arange(O), torch.arange(I))  # (O·I, 2): (ordering, input), ordering-major
+    by_length = torch.argsort(lengths.cpu()[pairs[:, 1]], stable=True)  # (O·I,) row positions, shortest query first
     for start in range(0, O * I, chunk):
-        o, i = pairs[start:start + chunk].unbind(-1)
+        at = by_length[start:start + chunk]  # (R,)
+        o, i = pairs[at].unbind(-1)
+        n = lengths[i.to(device)]  # (R,)
+        width = int(n.max())
         rows = _cache_rows(cache, o.to(device), model.config)
         if recorder is not None:  # the query tokens are this forward's whole input
-            n = lengths[i.to(device)]
-            recorder.rows(n - 1, 0, n, queries.shape[1])
-        h, _ = final_hidden(model, queries[i.to(device)], past_key_values=rows, use_cache=True)  # (R, Q, H)
-        last = h[torch.arange(len(i), device=device), lengths[i.to(device)] - 1]  # (R, H)
+            recorder.rows(n - 1, 0, n, queries.shape[1], index=at)
+        h, _ = final_hidden(model, queries[i.to(device), :width], past_key_values=rows, use_cache=True)  # (R, width, H)
+        last = h[torch.arange(len(i), device=device), n - 1]  # (R, H)
         out[o, i] = torch.softmax(head(model, last).float(), dim=-1).cpu()
         if progress is not None:
             progress(len(i))

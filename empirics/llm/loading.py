@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 from dataclasses import dataclass
@@ -161,9 +162,17 @@ def n_layers(model) -> int:
 
 def final_hidden(model, input_ids: torch.Tensor, past_key_values=None, use_cache: bool = False):
     """Last hidden states (B, T, H) after the final norm, and the cache; no logits are computed for
-    every position (the vocabulary head is by far the largest matmul of a small LM)."""
-    out = model.base_model(input_ids=input_ids, past_key_values=past_key_values, use_cache=use_cache)
-    return out.last_hidden_state, (out.past_key_values if use_cache else None)
+    every position (the vocabulary head is by far the largest matmul of a small LM). The cache goes
+    in as ``cache`` where the model's forward names it so (transformers ≥ 5.x), else ``past_key_values``."""
+    base = model.base_model
+    name = _cache_argument(type(base))
+    out = base(input_ids=input_ids, use_cache=use_cache, **{name: past_key_values})
+    return out.last_hidden_state, (getattr(out, name) if use_cache else None)
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument(cls) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
 
 
 def head(model, hidden: torch.Tensor) -> torch.Tensor:

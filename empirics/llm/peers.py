@@ -49,10 +49,15 @@ class Recorder:
         self.scores: list[list[torch.Tensor]] = [[] for _ in self.attn]
         self._rows = None
         self._hooks = []
+        self._index: list[torch.Tensor] = []
 
-    def rows(self, last: torch.Tensor, qstart: int, qlen: torch.Tensor, Q: int) -> None:
-        """Next forward: rows read at ``last`` (B,), query keys at [qstart, qstart + qlen) padded to Q."""
+    def rows(self, last: torch.Tensor, qstart: int, qlen: torch.Tensor, Q: int,
+             index: Optional[torch.Tensor] = None) -> None:
+        """Next forward: rows read at ``last`` (B,), query keys at [qstart, qstart + qlen) padded to Q;
+        ``index`` (B,): where these rows go in :meth:`result` (default: after the rows recorded so far)."""
         self._rows = (last, int(qstart), qlen, int(Q))
+        if index is not None:
+            self._index.append(index.cpu())
 
     def __enter__(self):
         for i, a in enumerate(self.attn):
@@ -90,9 +95,16 @@ class Recorder:
         return hook
 
     def result(self) -> dict:
-        """{"attn_out": (R, L, H), "scores": (R, L, heads, Q)} for the R rows recorded."""
-        return {"attn_out": torch.stack([torch.cat(x) for x in self.out], dim=1),
-                "scores": torch.stack([torch.cat(x) for x in self.scores], dim=1)}
+        """{"attn_out": (R, L, H), "scores": (R, L, heads, Q)} for the R rows recorded, in call order or,
+        where :meth:`rows` was given indices, in index order."""
+        res = {"attn_out": torch.stack([torch.cat(x) for x in self.out], dim=1),
+               "scores": torch.stack([torch.cat(x) for x in self.scores], dim=1)}
+        if self._index:
+            where = torch.cat(self._index)  # (R,)
+            if len(where) != len(res["attn_out"]) or not torch.equal(where.sort().values, torch.arange(len(where))):
+                raise ValueError("Recorder: the row indices given to rows() are not a permutation of the rows recorded")
+            res = {k: torch.empty_like(v).index_copy_(0, where, v) for k, v in res.items()}
+        return res
 
 
 # ---- the metrics (per layer; leading dims are kept) ---------------------------------------------
