@@ -1,6 +1,8 @@
 """Speed of the LLM tier (issue 12): ICL batched with the shared-prefix KV cache against one full prompt
-at a time (the naive loop), fine-tuning seconds per epoch per variant, the cost of recording the
-peers' per-layer internals, and optionally the whole default `iclgd probe --protocol shen`.
+at a time (the naive loop) and the token-count bound on that speedup, fine-tuning seconds per epoch
+per ordering and variant (orderings side by side against one at a time where the variant allows),
+the cost of recording the peers' per-layer internals, and optionally the whole default
+`iclgd probe --protocol shen`.
 
     python bench/bench_llm.py [--model smollm2] [--device cpu] [--dataset sst2] [--shots 4] [--orders 4]
                               [--test-inputs 26] [--epochs 2] [--variants gd,gd-deep,...] [--protocol]
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     from iclgd.empirics.llm import draw_orderings, encode, load_model, sample_task, spec, variant
     from iclgd.empirics.llm import finetune as F
     from iclgd.empirics.llm import icl as I
+    from iclgd.empirics.llm.batched import batchable
     from iclgd.empirics.llm.peers import Recorder
 
     load0 = os.getloadavg()
@@ -72,10 +75,14 @@ def main(argv=None) -> int:
             I.icl_distributions(lm.model, enc, orders, recorder=rec)
 
     res["icl_recorded_seconds"] = timed(recorded)
-    res["finetune_seconds_per_epoch"] = {}
-    for name in a.variants.split(","):
-        r = F.finetune_distributions(lm.model, enc, orders[:1], variant(name.strip()), epochs=a.epochs)
+    res["finetune_seconds_per_epoch"], res["finetune_one_at_a_time_seconds_per_epoch"] = {}, {}
+    for name in a.variants.split(","):  # per ordering and epoch, all orderings side by side where batchable
+        var = variant(name.strip())
+        r = F.finetune_distributions(lm.model, enc, orders, var, epochs=a.epochs)
         res["finetune_seconds_per_epoch"][name] = r.seconds_per_epoch
+        if batchable(lm.model, var.parameter_names(lm.model)):
+            r = F.finetune_distributions(lm.model, enc, orders, var, epochs=a.epochs, batched=False)
+            res["finetune_one_at_a_time_seconds_per_epoch"][name] = r.seconds_per_epoch
     if a.protocol:
         from iclgd.properties.llm import ProtocolConfig, run_protocol
 
@@ -92,7 +99,9 @@ def main(argv=None) -> int:
           f"(token-count bound {res['icl_token_bound']:.1f}×)")
     print(f"  ICL + recorded internals {rows / res['icl_recorded_seconds']:8.1f} prompts/s")
     for n, s in res["finetune_seconds_per_epoch"].items():
-        print(f"  {n:8} fine-tuning       {s:8.2f} s/epoch")
+        one = res["finetune_one_at_a_time_seconds_per_epoch"].get(n)
+        side = f"   (one ordering at a time {one:.3f}: {one / s:.1f}×)" if one else ""
+        print(f"  {n:8} fine-tuning       {s:8.3f} s/epoch per ordering{side}")
     if a.protocol:
         print(f"  protocol shen (default)  {res['protocol_seconds']:8.0f} s   S2 {res['protocol_s2']}")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

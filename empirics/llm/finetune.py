@@ -178,6 +178,11 @@ def label_loss(model, batch) -> torch.Tensor:
 def layer_causal_loss(model, batch) -> torch.Tensor:
     """Deutch et al.'s layer-causal objective: every decoder layer's input is detached and the label
     loss is read out from every layer's output through the final norm and the head; mean over layers."""
+    return layer_causal_token_losses(model, batch).sum()
+
+
+def layer_causal_token_losses(model, batch) -> torch.Tensor:
+    """:func:`layer_causal_loss` per label token (M,), weighted: their sum is the loss."""
     ids, pos, tgt, weight = batch
     layers, outs = decoder_layers(model), []
     norm = model.base_model.norm
@@ -192,7 +197,7 @@ def layer_causal_loss(model, batch) -> torch.Tensor:
     total = 0.0
     for h in outs:  # (B, T, H) per layer
         logits = head(model, norm(h[pos[:, 0], pos[:, 1]])).float()  # (M, V)
-        total = total + (F.cross_entropy(logits, tgt, reduction="none") * weight).sum()
+        total = total + F.cross_entropy(logits, tgt, reduction="none") * weight  # (M,)
     return total / len(outs)
 
 
@@ -213,18 +218,19 @@ def demo_loss(model, enc: Encoded) -> float:
 
 
 @torch.no_grad()
-def next_token_distributions(model, enc: Encoded, internals: bool = False):
+def next_token_distributions(model, enc: Encoded, internals: bool = False, copies: int = 1):
     """M_Θ(x_t) for every test input, no demonstrations: (I, V) float32 probabilities; with
-    ``internals`` also the per-layer internals of :class:`.peers.Recorder` (query tokens only)."""
+    ``internals`` also the per-layer internals of :class:`.peers.Recorder` (query tokens only).
+    ``copies``: the test inputs that many times over, (copies·I, V) (orderings side by side, :mod:`.batched`)."""
     device = next(model.parameters()).device
-    ids, lengths = pad_right([enc.prefix + q for q in enc.queries], enc.pad_id, device)
+    ids, lengths = pad_right([enc.prefix + q for q in enc.queries] * copies, enc.pad_id, device)
     if internals:
         from .peers import Recorder
 
         P = len(enc.prefix)
         with Recorder(model) as rec:
             rec.rows(lengths - 1, P, lengths - P, ids.shape[1] - P)
-            p = next_token_distributions(model, enc)
+            p = next_token_distributions(model, enc, copies=copies)
         return p, rec.result()
     h, _ = final_hidden(model, ids)  # (I, T, H)
     last = h[torch.arange(len(lengths), device=device), lengths - 1]  # (I, H)
@@ -235,7 +241,7 @@ def finetune_distributions(
     model, enc: Encoded, orders: Sequence[Sequence[int]], var: Variant, *, epochs: int,
     eval_every: int = 0, reference: Optional[torch.Tensor] = None, k: int = 10,
     progress: Optional[Callable[[int], None]] = None, until_converged: bool = False, internals: bool = False,
-    null_seed: Optional[int] = None,
+    null_seed: Optional[int] = None, batched: bool = True,
 ) -> FineTuneResult:
     """Run ``var`` from the base weights once per ordering and read p_A on the test inputs.
 
@@ -248,6 +254,9 @@ def finetune_distributions(
     the Token Overlap@``k`` with it) at epoch 0 (the base model) and every that many epochs, for the
     training-trajectory curves.
     ``progress`` is called with 1 after each epoch of each ordering.
+    ``batched``: a variant that trains a subset of linear weights (ĜD, kv-sgd, lc-gd) trains all
+    orderings side by side (:mod:`.batched`); False runs one ordering at a time (the reference the
+    batched path is tested against). Whole-model variants always run one ordering at a time.
     """
     from .metrics import token_overlap
 
@@ -256,6 +265,13 @@ def finetune_distributions(
     if var.optimizer not in ("sgd", "adam") or var.batch not in ("full", "single"):
         raise ProbeInputError("variants", f"{var.name}: unknown optimizer/batch {var.optimizer}/{var.batch}")
     names = var.parameter_names(model)
+    if batched:
+        from .batched import batchable, finetune_batched
+
+        if batchable(model, names):
+            return finetune_batched(model, enc, orders, var, names, epochs=epochs, eval_every=eval_every,
+                                    reference=reference, k=k, progress=progress, until_converged=until_converged,
+                                    internals=internals, null_seed=null_seed)
     work = copy.deepcopy(model)  # the base model is only ever read
     work.eval()
     base = dict(model.named_parameters())
