@@ -27,8 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from .data import Encoded
+from .finetune import (LOSS_FLOOR, MIN_DELTA, PATIENCE, FineTuneResult, layer_causal_token_losses,
+                       next_token_distributions, optimizer, random_update)
 from .icl import pad_right
 from .loading import _LAYER, final_hidden, head
+from .metrics import token_overlap
 
 
 class PerOrdering(torch.nn.Module):
@@ -136,7 +139,7 @@ class Trainer:
     """One variant's O orderings side by side on a working copy of ``model`` (see the module docstring)."""
 
     def __init__(self, model, enc: Encoded, O: int, var, names: Sequence[str]):
-        self.enc, self.O, self.var, self.names = enc, O, var, list(names)
+        self.enc, self.O, self.names = enc, O, list(names)
         self.work = copy.deepcopy(model).eval().requires_grad_(False)  # the base model is only ever read
         self.base = {n: model.get_parameter(n) for n in names}
         self.mods = []
@@ -147,7 +150,7 @@ class Trainer:
             setattr(self.work.get_submodule(parent), leaf, mod)
             self.mods.append(mod)
         self.trainable = [m.weight for m in self.mods]
-        start = min(int(_LAYER.search("." + n).group(1)) if _LAYER.search("." + n) else 0 for n in names)
+        start = min(int(m.group(1)) if m else 0 for m in (_LAYER.search("." + n) for n in names))  # lowest trained layer
         self.prefix = FrozenPrefix.build(model, start) if var.loss == "label" else None
         self.demo_states = self.query_states = None
         if self.prefix is not None:
@@ -158,17 +161,10 @@ class Trainer:
             if self.demo_states is None or self.query_states is None:
                 self.prefix = None
 
-    def restore(self) -> None:
-        with torch.no_grad():
-            for m, n in zip(self.mods, self.names):
-                m.weight.copy_(self.base[n].expand_as(m.weight))
-
     def losses(self, batch, loss: str) -> torch.Tensor:
         """(O,) each ordering's loss on its rows of ``batch``: "label" (at the output) or "layer-causal"."""
         ids, demo, pos, tgt, weight, group = batch
         if loss == "layer-causal":
-            from .finetune import layer_causal_token_losses
-
             tok = layer_causal_token_losses(self.work, (ids, pos, tgt, weight))  # (M,)
         else:
             if self.prefix is not None:
@@ -184,8 +180,6 @@ class Trainer:
     def distributions(self, internals: bool = False):
         """p_A of every ordering on every test input (O, I, V), with the internals if asked (a full
         forward: the recorder reads every layer)."""
-        from .finetune import next_token_distributions
-
         if internals or self.prefix is None:
             out = next_token_distributions(self.work, self.enc, internals=internals, copies=self.O)
             p, rec = out if internals else (out, None)
@@ -197,36 +191,19 @@ class Trainer:
         last = h[torch.arange(self.O * I, device=h.device), lengths.repeat(self.O) - 1]  # (O·I, H)
         return torch.softmax(head(self.work, last).float(), dim=-1).cpu().view(self.O, I, -1), None
 
-    @torch.no_grad()
     def random_update(self, seed: int) -> list[float]:
-        """Each ordering's weights replaced by base + r·‖Δ_o‖/‖r‖ (r from ``Generator(seed + o)``, drawn
-        per trained parameter in the parameters' dtype, as :func:`.finetune._random_update` draws it);
-        returns the ‖Δ_o‖."""
-        norms = []
-        for o in range(self.O):
-            g = torch.Generator().manual_seed(seed + o)
-            d2, r2, rs = 0.0, 0.0, []
-            for m, n in zip(self.mods, self.names):
-                d2 += float((m.weight[o] - self.base[n]).double().pow(2).sum())
-                r = torch.randn(self.base[n].shape, generator=g, dtype=self.base[n].dtype, device=g.device)
-                r2 += float(r.double().pow(2).sum())
-                rs.append(r)
-            scale = (d2 / r2) ** 0.5 if r2 > 0 else 0.0
-            for m, n, r in zip(self.mods, self.names, rs):
-                m.weight[o].copy_(self.base[n] + scale * r.to(self.base[n].device))
-            norms.append(d2**0.5)
-        return norms
+        """Each ordering's weights replaced by its random-update null (:func:`.finetune.random_update`,
+        drawn from ``Generator(seed + o)`` as one ordering at a time draws it); returns the ‖Δ_o‖."""
+        base = [self.base[n] for n in self.names]
+        return [random_update([m.weight[o] for m in self.mods], base, torch.Generator().manual_seed(seed + o))
+                for o in range(self.O)]
 
 
 def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, eval_every: int, reference,
                      k: int, progress, until_converged: bool, internals: bool, null_seed: Optional[int]):
     """:func:`.finetune.finetune_distributions` for a :func:`batchable` variant, all orderings at once."""
-    from .finetune import LOSS_FLOOR, MIN_DELTA, PATIENCE, FineTuneResult, optimizer
-    from .metrics import token_overlap
-
     O, N = len(orders), enc.shots
     tr = Trainer(model, enc, O, var, names)
-    tr.restore()
     labels = torch.as_tensor(enc.label_tokens)
     opt = optimizer(var, tr.trainable)
     steps = [[list(o) for o in orders]] if var.batch == "full" else [[[o[s]] for o in orders] for s in range(N)]
@@ -242,8 +219,6 @@ def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, ev
     pending = tr.losses(batches[0], var.loss) if fused else None  # (O,) the next step's forward, with its graph
     dl = [pending.detach().double().cpu() if fused else demo_losses()]  # per epoch: (O,)
     if eval_every:  # epoch 0: the base model
-        from .finetune import next_token_distributions
-
         base_p = next_token_distributions(model, enc).expand(O, -1, -1)  # (O, I, V)
         lab_tr.append(base_p[..., labels])
         if reference is not None:

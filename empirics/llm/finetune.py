@@ -333,7 +333,8 @@ def finetune_distributions(
             p, rec = p
             ints.append(rec)
         if null_seed is not None:
-            norms.append(_random_update(work, base, names, torch.Generator().manual_seed(null_seed + oi)))
+            norms.append(random_update([work.get_parameter(n) for n in names], [base[n] for n in names],
+                                       torch.Generator().manual_seed(null_seed + oi)))
             q = next_token_distributions(work, enc, internals)
             if internals:
                 q, rec = q
@@ -370,19 +371,19 @@ def _stack(recs: list) -> Optional[dict]:
 
 
 @torch.no_grad()
-def _random_update(work, base: dict, names: list[str], g: torch.Generator) -> float:
-    """Replace the trained parameters of ``work`` by base + r·‖Δ‖/‖r‖ (Δ = trained − base over ``names``,
-    r standard Gaussian from ``g``, drawn once in the parameters' dtype; norms accumulated in float64);
+def random_update(trained: Sequence[torch.Tensor], base: Sequence[torch.Tensor], g: torch.Generator) -> float:
+    """Overwrite the ``trained`` tensors by base + r·‖Δ‖/‖r‖ (Δ = trained − base over all of them, r
+    standard Gaussian from ``g``, drawn once per tensor in its dtype; norms accumulated in float64);
     returns ‖Δ‖."""
     d2, r2, rs = 0.0, 0.0, []
-    for n in names:
-        d2 += float((work.get_parameter(n) - base[n]).double().pow(2).sum())
-        r = torch.randn(base[n].shape, generator=g, dtype=base[n].dtype, device=g.device)
+    for t, b in zip(trained, base):
+        d2 += float((t - b).double().pow(2).sum())
+        r = torch.randn(b.shape, generator=g, dtype=b.dtype, device=g.device)
         r2 += float(r.double().pow(2).sum())
         rs.append(r)
     scale = (d2 / r2) ** 0.5 if r2 > 0 else 0.0
-    for n, r in zip(names, rs):
-        work.get_parameter(n).copy_(base[n] + scale * r.to(base[n].device))
+    for t, b, r in zip(trained, base, rs):
+        t.copy_(b + scale * r.to(b.device))
     return d2**0.5
 
 
