@@ -253,7 +253,8 @@ def finetune_distributions(
     ``eval_every`` > 0 also reads the label-word probabilities (and, given ``reference`` (O, I, V),
     the Token Overlap@``k`` with it) at epoch 0 (the base model) and every that many epochs, for the
     training-trajectory curves.
-    ``progress`` is called with 1 after each epoch of each ordering.
+    ``progress`` is called with the number of (ordering, epoch) pairs done: 1 after each epoch of each
+    ordering, or O after each epoch of all orderings side by side.
     ``batched``: a variant that trains a subset of linear weights (ĜD, kv-sgd, lc-gd) trains all
     orderings side by side (:mod:`.batched`); False runs one ordering at a time (the reference the
     batched path is tested against). Whole-model variants always run one ordering at a time.
