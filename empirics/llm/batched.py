@@ -19,7 +19,6 @@ draws) and the per-layer internals (a full forward of all orderings at once) inc
 from __future__ import annotations
 
 import copy
-import math
 import time
 from typing import Optional, Sequence
 
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import Encoded
-from .finetune import (LOSS_FLOOR, MIN_DELTA, PATIENCE, FineTuneResult, layer_causal_token_losses,
+from .finetune import (FineTuneResult, grouped_batch, has_converged, layer_causal_token_losses,
                        next_token_distributions, optimizer, random_update)
 from .icl import pad_right
 from .loading import _LAYER, final_hidden, head
@@ -112,27 +111,6 @@ class FrozenPrefix:
             out = layer(h, **kw)
             h = out[0] if isinstance(out, tuple) else out
         return work.base_model.norm(h)
-
-
-def grouped_batch(model, enc: Encoded, rows: Sequence[Sequence[int]]):
-    """Training rows prefix + input + label for each ordering's demos ``rows[o]`` (ordering-major, one
-    padding): ids (B, T), the demo index of each row (B,), label positions (M, 2), targets (M,),
-    weights (M,) (1 / (label tokens · demos of its ordering)) and each target's ordering (M,)."""
-    device = next(model.parameters()).device
-    seqs, demo, pos, tgt, weight, group = [], [], [], [], [], []
-    for o, ds in enumerate(rows):
-        for i in ds:
-            r, start, lab = len(seqs), len(enc.prefix) + len(enc.demo_inputs[i]), enc.demo_labels[i]
-            seqs.append(enc.prefix + enc.demo_inputs[i] + lab)
-            demo.append(i)
-            for j, t in enumerate(lab):
-                pos.append((r, start + j - 1))  # the token before label token j predicts it
-                tgt.append(t)
-                weight.append(1.0 / (len(lab) * len(ds)))
-                group.append(o)
-    ids, _ = pad_right(seqs, enc.pad_id, device)
-    t = lambda x, **kw: torch.as_tensor(x, device=device, **kw)  # noqa: E731
-    return ids, t(demo), t(pos), t(tgt), t(weight), t(group)
 
 
 class Trainer:
@@ -223,7 +201,7 @@ def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, ev
         lab_tr.append(base_p[..., labels])
         if reference is not None:
             ov_tr.append(token_overlap(reference, base_p, k=k))
-    stop, converged, best, waited, e, eval_epochs = epochs, False, float(dl[0][0]), 0, 0, [0] if eval_every else []
+    stop, converged, e, eval_epochs = epochs, False, 0, [0] if eval_every else []
     while e < stop:
         e += 1
         t0 = time.perf_counter()
@@ -242,12 +220,8 @@ def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, ev
         times.append((time.perf_counter() - t0) / O)
         if progress is not None:
             progress(O)
-        if until_converged:  # the first ordering's demo loss decides, as one ordering at a time
-            first = float(dl[-1][0])
-            waited = 0 if first < best - MIN_DELTA * float(dl[0][0]) else waited + 1
-            best = min(best, first)
-            if waited >= PATIENCE or first < LOSS_FLOOR or not math.isfinite(first):
-                converged, stop = True, e
+        if until_converged and has_converged([float(x[0]) for x in dl]):  # the first ordering decides
+            converged, stop = True, e
         if eval_every and e % eval_every == 0 and e < stop:
             p, _ = tr.distributions()
             lab_tr.append(p[..., labels])

@@ -150,21 +150,44 @@ def optimizer(var: Variant, params: list[torch.nn.Parameter]) -> torch.optim.Opt
     return torch.optim.Adam(params, lr=var.lr, fused=fused or None)
 
 
+def grouped_batch(model, enc: Encoded, rows: Sequence[Sequence[int]]):
+    """Training rows prefix + input + label for each group's demos ``rows[g]`` (group-major, one
+    padding): ids (B, T), the demo index of each row (B,), label positions (M, 2), targets (M,),
+    weights (M,) (1 / (label tokens · demos of its group)) and each target's group (M,)."""
+    device = next(model.parameters()).device
+    seqs, demo, pos, tgt, weight, group = [], [], [], [], [], []
+    for g, ds in enumerate(rows):
+        for i in ds:
+            r, start, lab = len(seqs), len(enc.prefix) + len(enc.demo_inputs[i]), enc.demo_labels[i]
+            seqs.append(enc.prefix + enc.demo_inputs[i] + lab)
+            demo.append(i)
+            for j, t in enumerate(lab):
+                pos.append((r, start + j - 1))  # the token before label token j predicts it
+                tgt.append(t)
+                weight.append(1.0 / (len(lab) * len(ds)))
+                group.append(g)
+    ids, _ = pad_right(seqs, enc.pad_id, device)
+    t = lambda x: torch.as_tensor(x, device=device)  # noqa: E731
+    return ids, t(demo), t(pos), t(tgt), t(weight), t(group)
+
+
 def _batch(model, enc: Encoded, demos: Sequence[int]):
     """Training rows prefix + input + label for ``demos``, and where each label token is predicted."""
-    device = next(model.parameters()).device
-    seqs, pos, tgt, weight = [], [], [], []
-    for r, i in enumerate(demos):
-        start = len(enc.prefix) + len(enc.demo_inputs[i])
-        lab = enc.demo_labels[i]
-        seqs.append(enc.prefix + enc.demo_inputs[i] + lab)
-        for j, t in enumerate(lab):
-            pos.append((r, start + j - 1))  # the token before label token j predicts it
-            tgt.append(t)
-            weight.append(1.0 / (len(lab) * len(demos)))
-    ids, _ = pad_right(seqs, enc.pad_id, device)
-    pos = torch.as_tensor(pos, device=device)
-    return ids, pos, torch.as_tensor(tgt, device=device), torch.as_tensor(weight, device=device)
+    ids, _, pos, tgt, weight, _ = grouped_batch(model, enc, [demos])
+    return ids, pos, tgt, weight
+
+
+def has_converged(dl: Sequence[float]) -> bool:
+    """The convergence rule on a demo-loss history dl[0..e] (dl[0]: the base model): the last loss below
+    :data:`LOSS_FLOOR` or not finite, or the last :data:`PATIENCE` epochs each without a decrease of more
+    than :data:`MIN_DELTA` × dl[0] below the best loss before it."""
+    if dl[-1] < LOSS_FLOOR or not math.isfinite(dl[-1]):
+        return True
+    waited, best = 0, dl[0]
+    for x in dl[1:]:
+        waited = 0 if x < best - MIN_DELTA * dl[0] else waited + 1
+        best = min(best, x)
+    return waited >= PATIENCE
 
 
 def label_loss(model, batch) -> torch.Tensor:
@@ -302,7 +325,7 @@ def finetune_distributions(
         lab_o, ov_o = [], []
         pending = loss_fn(work, batches[0]) if fused else None  # the next step's forward, with its graph
         dl = [float(pending.detach()) if fused else demo_loss(work, enc)]
-        best, waited, e = dl[0], 0, 0
+        e = 0
         while e < stop:
             e += 1
             t0 = time.perf_counter()
@@ -321,11 +344,8 @@ def finetune_distributions(
             times.append(time.perf_counter() - t0)
             if progress is not None:
                 progress(1)
-            if until_converged and oi == 0:
-                waited = 0 if dl[-1] < best - MIN_DELTA * dl[0] else waited + 1
-                best = min(best, dl[-1])
-                if waited >= PATIENCE or dl[-1] < LOSS_FLOOR or not math.isfinite(dl[-1]):
-                    converged, stop = True, e
+            if until_converged and oi == 0 and has_converged(dl):
+                converged, stop = True, e
             if eval_every and e % eval_every == 0 and e < stop:
                 _read(work, enc, labels, reference, oi, k, lab_o, ov_o, token_overlap)
         pending = None  # an early stop leaves a graph behind
