@@ -70,16 +70,13 @@ class FrozenPrefix:
     ``None`` from :meth:`build` where the model is not a decoder-layer stack or the layer's extra
     inputs (mask, rotary embeddings) are per row (they must broadcast over a new batch)."""
 
-    def __init__(self, layers, norm, start: int):
-        self.layers, self.norm, self.start = layers, norm, start
+    def __init__(self, start: int):
+        self.start = start
 
     @classmethod
     def build(cls, model, start: int) -> Optional["FrozenPrefix"]:
-        layers = getattr(model.base_model, "layers", None)
-        norm = getattr(model.base_model, "norm", None)
-        if start < 1 or layers is None or norm is None:
-            return None
-        return cls(layers, norm, start)
+        stack = all(getattr(model.base_model, a, None) is not None for a in ("layers", "norm"))
+        return cls(start) if start >= 1 and stack else None
 
     @torch.no_grad()
     def enter(self, model, ids: torch.Tensor) -> Optional[tuple[torch.Tensor, dict]]:
