@@ -13,6 +13,7 @@ NOT_REACHED = "not-reached"
 FINDING = "finding"
 INCONCLUSIVE = "inconclusive"
 SKIPPED = "skipped"
+CHECKED_IDENTITY = "checked-identity"
 
 DEFINITIONS = {
     HELD: "every check of the claim stayed within its tolerance",
@@ -24,6 +25,9 @@ DEFINITIONS = {
     "(with effect size and interval)",
     INCONCLUSIVE: "the check lacked the power to decide; it states what effect it could have detected",
     SKIPPED: "no test of the claim ran (tier not selected, or no model/device)",
+    CHECKED_IDENTITY: "the claim is an identity, a logical implication or a construction of the suite's own: its "
+    "checks test the suite's arithmetic and code and cannot fail by construction, so they are no evidence for the "
+    "paper (a failure would be a bug of the suite, reported as refuted)",
 }
 
 # Check.expect -> (verdict when within tolerance, verdict when not)
@@ -37,8 +41,8 @@ EXPECT = {
 }
 
 # claim kinds (Claim.kind) -> row verdicts that count as "as expected" for the exit code
-KINDS = ("theorem", "overgeneralisation", "empirical")
-SEVERITY = (REFUTED, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HELD, SKIPPED)
+KINDS = ("theorem", "overgeneralisation", "empirical", "identity")
+SEVERITY = (REFUTED, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HELD, CHECKED_IDENTITY, SKIPPED)
 
 
 def row_verdict(kind: str, verdicts: list[str]) -> str:
@@ -46,10 +50,13 @@ def row_verdict(kind: str, verdicts: list[str]) -> str:
     everything; a theorem with held and inconclusive checks is ``held`` (the row counts both: an
     inconclusive example is a drawn setting without power, the others decided). An empirical pattern
     is stated for every cell (S2: every dataset, N, variant and metric), so one undecided cell makes
-    its row ``inconclusive``, as :func:`iclgd.properties.llm.aggregate_s2` aggregates it."""
+    its row ``inconclusive``, as :func:`iclgd.properties.llm.aggregate_s2` aggregates it. An identity
+    (an implication, or the suite's own construction) reads ``checked-identity``, never ``held``."""
     if not verdicts:
         return SKIPPED
     present = set(verdicts)
+    if kind == "identity":  # cannot fail by construction: never "held"; a failure is the suite's bug
+        return REFUTED if REFUTED in present else CHECKED_IDENTITY if HELD in present else INCONCLUSIVE
     if kind == "overgeneralisation":
         for v in (REFUTED_AS_EXPECTED, NOT_REACHED):
             if v in present:

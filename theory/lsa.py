@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .claims import MAHANKALI, Citation, Claim, Distribution, Prediction, register
+from .claims import MAHANKALI, Citation, Claim, Distribution, Part, Prediction, register
 from .errors import SettingError
 from .setting import Setting
 
@@ -150,6 +150,9 @@ M1 = register(Claim(
     "loss implements one step of GD with step size η = n/(n+d+1+σ²).",
     assumptions=("x_i, x_q ~ N(0, I_d) i.i.d.", "w ~ N(0, I_d)", _ASSUME_NOISE),
     predict_fn=_predict_m1, distribution_fn=_dist_m1, validate_fn=_validate_m1,
+    parts=(Part("x, w ~ N(0, I): every global minimizer of the one-layer LSA pre-training loss implements one step of "
+                "GD on least squares", "paper", "Theorem 1"),
+           Part("Γ* = η I, η = n/(n+d+1+σ²), L* = σ² + d(d+1+σ²)/(n+d+1+σ²)", "derived")),
 ))
 M2 = register(Claim(
     id="M2",
@@ -159,6 +162,10 @@ M2 = register(Claim(
     "preconditioned GD, Γ* = η Σ⁻¹ with the M1 step size and the M1 optimal loss.",
     assumptions=("x_i, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(0, Σ⁻¹)", _ASSUME_NOISE),
     predict_fn=_predict_m2, distribution_fn=_dist_m2, validate_fn=_validate_m2,
+    parts=(Part("x ~ N(0, Σ), w ~ N(0, Σ⁻¹): the global minimizer implements one step of preconditioned GD", "paper",
+                "Theorem 2"),
+           Part("Γ* = η Σ⁻¹ with M1's η and L*", "derived")),
+    conditioning="cov", rescale="prior-inverse",
 ))
 M2G = register(Claim(
     id="M2g",
@@ -168,4 +175,6 @@ M2G = register(Claim(
     "C = ((n+1)/n) B + ((tr B + σ²)/n) I, L* = σ² + tr B − tr(B² C⁻¹).",
     assumptions=("x_i, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(0, Σ_w), Σ_w SPD", _ASSUME_NOISE),
     predict_fn=_predict_m2g, distribution_fn=_dist_m2g, validate_fn=_validate_m2g,
+    parts=(Part("Γ* and L* for any Gaussian prior N(0, Σ_w) (M2's setting generalised)", "derived"),),
+    conditioning="cov-and-prior", rescale="independent",
 ))

@@ -421,6 +421,7 @@ register(Claim(
     "from their initialisation converges to Γ_Z = [(1 + 1/N) Λ + (tr Λ / N) I]⁻¹ (= M2g at Σ = Λ, Σ_w = I, σ² = 0).",
     assumptions=("x_j, x_q ~ N(0, Λ) i.i.d., Λ SPD", "w ~ N(0, I)", "σ² = 0", "their initialisation"),
     predict_fn=lambda s, e: _predict_zfb_family(s, e, s.n), distribution_fn=_dist_zfb, validate_fn=_validate_zfb,
+    conditioning="cov-and-prior",
 ))
 register(Claim(
     id="ZFB-length", citation=Citation(**ZFB_PAPER, theorem="prediction error at test length M"), tag="[paper]",
@@ -428,6 +429,7 @@ register(Claim(
     "+ (1/N²) tr(B A B), A = Γ_Z Λ Γ_Z, S = tr(Λ) Λ + Λ², B = Λ + tr(Λ) I; M → ∞: (1/N²) tr(B A B).",
     assumptions=("x_j, x_q ~ N(0, Λ) i.i.d., Λ SPD", "w ~ N(0, I)", "σ² = 0", "test prompts of length M ≥ 1"),
     predict_fn=lambda s, e: _predict_zfb_family(s, e, test_length(s)), validate_fn=_validate_zfb_length,
+    reads=("test_n",), conditioning="cov-and-prior",
 ))
 register(Claim(
     id="Wu-length", citation=Citation(**WU_PAPER, theorem="optimal one-step GD and its risk at another length"),
@@ -436,7 +438,7 @@ register(Claim(
     "and R_M(Γ) = σ² + ψ² tr H − 2ψ² tr(ΓH²) + tr(Γᵀ H Γ A_M), A_M = ψ²(1 + 1/M) H² + (ψ² tr H + σ²) H / M, "
     "for ŷ = x_qᵀ Γ g (for ŷ = gᵀ Γ x_q read Γᵀ for Γ; the two agree on Γ_N*); R_M(Γ_M*) ≤ R_M(Γ_N*).",
     assumptions=("x_j, x_q ~ N(0, H) i.i.d., H SPD", "w ~ N(0, ψ² I), ψ² > 0", _NOISE, "test prompts of length M ≥ 1"),
-    predict_fn=_predict_wu, validate_fn=_validate_wu,
+    predict_fn=_predict_wu, validate_fn=_validate_wu, reads=("test_n", "prior_scale"), conditioning="cov-and-prior",
 ))
 register(Claim(
     id="GD-average", citation=Citation(**GARG_PAPER, theorem="averaging baseline"), tag="[derived]",
@@ -458,14 +460,15 @@ register(Claim(
     "ŷ = η gᵀx_q is η* = s² n / (m₄ + (n + d − 2) s⁴ + σ² s²) (σ² = 0: the sheet's formula), Γ* = η* I, "
     "L* = σ² + d s² (1 − η* s²).",
     assumptions=("x_j, x_q with i.i.d. U(−a, a) coordinates, a > 0", "w ~ N(0, I_d)", _NOISE),
-    predict_fn=_predict_uniform, distribution_fn=_dist_uniform, validate_fn=_validate_uniform,
+    predict_fn=_predict_uniform, distribution_fn=_dist_uniform, validate_fn=_validate_uniform, reads=("x_dist",),
 ))
 register(Claim(
     id="Fu-Newton", citation=Citation(**FU_PAPER, theorem="Newton iteration for S⁻¹"), tag="[paper]",
     statement="For SPD S and M₀ = αS, M_{k+1} = M_k (2I − S M_k) satisfies I − S M_k = (I − αS²)^{2^k} exactly, hence "
     "converges to S⁻¹ quadratically when ‖I − αS²‖ < 1. (Setting: S = cov, k = n, α = 1/tr(S²) by default.)",
     assumptions=("S symmetric positive definite", "M₀ = αS with ‖I − αS²‖ < 1"),
-    predict_fn=_predict_fu, validate_fn=_validate_fu,
+    predict_fn=_predict_fu, validate_fn=_validate_fu, conditioning="cov-and-prior",
+    kind="identity",  # the Newton–Schulz identity holds for any S, α: the suite's construction, not Fu et al.'s claim
 ))
 register(Claim(
     id="M2m", citation=Citation(**ZWB_PAPER, theorem="non-zero prior mean: linear attention vs GD from β"),
@@ -473,21 +476,11 @@ register(Claim(
     statement="x ~ N(0, Σ), w ~ N(β, Σ_w): the best Γ-predictor gᵀΓx_q is M2g with Σ_w + ββᵀ (loss L_Γ); GD from β, "
     "ŷ = βᵀx_q + g_βᵀΓx_q, attains the centred M2g loss L_β; the gap L_Γ − L_β is > 0 for β ≠ 0.",
     assumptions=("x_j, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(β, Σ_w), Σ_w SPD", _NOISE),
-    predict_fn=_predict_m2m, distribution_fn=_dist_m2m, validate_fn=_validate_m2m,
+    predict_fn=_predict_m2m, distribution_fn=_dist_m2m, validate_fn=_validate_m2m, reads=("mean",),
+    conditioning="cov-and-prior",
 ))
 
 
-# Setting fields added for these claims, and the claims that read them: every other claim (M1 … the
-# peers) must refuse them rather than ignore them (their validators predate the fields).
-FIELD_USERS = {"test_n": ("ZFB-length", "Wu-length"), "prior_scale": ("Wu-length",), "x_dist": ("vO-uniform",),
-               "mean": ("M2m",)}
-
-
-def reject_unused_fields(claim_id: str, s: Setting) -> None:
-    """SettingError naming the first added field that ``s`` sets and ``claim_id`` does not read."""
-    for name, users in FIELD_USERS.items():
-        if getattr(s, name) != _DEFAULTS[name] and claim_id not in users:
-            raise SettingError(name, f"{claim_id} does not take {_FLAG[name]} (claims that do: {', '.join(users)})")
 register(Claim(
     id="M2m-LSA", citation=Citation(**ZWB_PAPER, theorem="non-zero prior mean, full one-layer LSA"), tag="[derived]",
     statement="Over-generalisation, expected to be refuted: with w ~ N(β, Σ_w), β ≠ 0, the optimum over all one-layer "

@@ -23,7 +23,7 @@ from math import lgamma, log
 import numpy as np
 import sympy as sp
 
-from .claims import MAHANKALI, Citation, Claim, Distribution, Prediction, register
+from .claims import MAHANKALI, Citation, Claim, Distribution, Part, Prediction, register
 from .errors import SettingError
 from .lsa import EXACT_D_MAX, _is_identity
 from .setting import Setting
@@ -175,6 +175,11 @@ M3 = register(Claim(
     predict_fn=lambda s, exact: predict_m3(s, exact, strict=True),
     distribution_fn=_dist_m3,
     validate_fn=lambda s: _validate_m3(s, strict=True),
+    parts=(Part("x ~ N(0, I), nonlinear responses from a family satisfying Assumption 1: the global minimizer is one "
+                "step of plain (unpreconditioned) GD", "paper", "Theorem 3"),
+           Part("f ∘ U has the law of f for every orthogonal U as a sufficient form of Assumption 1", "convention"),
+           Part("Γ* = η I, η = nμ/((n−1)μ + ν + dσ²), μ, ν from Gaussian integrals of the family", "derived")),
+    exact_bytes_per_entry=1000,
 ))
 
 

@@ -401,6 +401,7 @@ S1 = register(Claim(
         "Definition 1: equivalence holds for every ordered demo set and every test input",
         "no architectural assumption on the model",
     ),
+    kind="identity",  # a logical implication: its checks (and witnesses of its contrapositive) cannot refute it
     extra={
         "consequences": (
             "full-batch GD on a sum-decomposable loss is order invariant for any number of steps",

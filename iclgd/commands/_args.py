@@ -192,7 +192,7 @@ def parse_matrix(param: str, text, d: int):
 
 
 def setting_from_args(args) -> Setting:
-    from iclgd.theory.more import reject_unused_fields
+    from iclgd.theory import get_claim
 
     s = Setting(
         d=args.d,
@@ -205,9 +205,26 @@ def setting_from_args(args) -> Setting:
         prior_scale=getattr(args, "prior_scale", None),
         x_dist=getattr(args, "x_dist", None) or "gaussian",
         mean=parse_vector("--mean", getattr(args, "mean", None)),
+        extra=claim_extra(get_claim(args.claim), args),
     )
-    reject_unused_fields(args.claim, s)
+    get_claim(args.claim).validate(s)
     return s
+
+
+def claim_extra(claim, args) -> tuple:
+    """``Setting.extra`` from the claim-parameter flags that were given, each parsed by the claim's
+    :class:`~iclgd.theory.claims.Param` (a flag the claim does not declare is refused, naming it)."""
+    mine = {p.name: p for p in claim.params}
+    out = []
+    for name in sorted(getattr(args, "claim_params", ())):
+        raw = getattr(args, f"param_{name}", None)
+        if raw is None:
+            continue
+        if name not in mine:
+            raise SettingError("--" + name.replace("_", "-"), f"{claim.id} does not take this input"
+                               + (f" (it takes {', '.join('--' + k.replace('_', '-') for k in mine)})" if mine else ""))
+        out.append((name, mine[name].parse(raw)))
+    return tuple(out)
 
 
 # ---- the flags of shared/CLAIMS_MORE.md's claims (issue 13) ----------------------------------------
@@ -218,6 +235,24 @@ def add_more_setting_args(p: argparse.ArgumentParser) -> None:
              lo_open=True, dest="prior_scale")
     p.add_argument("--x-dist", dest="x_dist", help="law of x: gaussian | uniform:a (i.i.d. U(−a, a), a > 0; vO-uniform)")
     p.add_argument("--mean", help="β, the prior mean of w (M2m): a JSON list '[1,-0.5]' or '1,-0.5', length d")
+    add_claim_param_args(p)
+
+
+def add_claim_param_args(p: argparse.ArgumentParser) -> None:
+    """One flag per parameter a registered claim declares (``Claim.params``, kept in ``Setting.extra``);
+    a claim refuses the parameters it does not declare (``Claim.validate``). Two claims sharing a
+    parameter name share its flag (the first declaration's help is shown)."""
+    from iclgd.theory import REGISTRY
+
+    seen: dict = {}
+    for c in REGISTRY.values():
+        for prm in c.params:
+            seen.setdefault(prm.name, []).append((c.id, prm))
+    for name, users in seen.items():
+        prm = users[0][1]
+        p.add_argument(prm.flag, dest=f"param_{name}", metavar="X",
+                       help=f"{prm.help} ({', '.join(cid for cid, _ in users)})")
+    p.set_defaults(claim_params=tuple(seen))
 
 
 def parse_vector(param: str, text):

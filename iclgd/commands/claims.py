@@ -4,7 +4,7 @@ from __future__ import annotations
 from iclgd.cli import emit
 from iclgd.theory import REGISTRY
 
-KINDS = ("theorem", "overgeneralisation", "empirical")
+KINDS = ("theorem", "overgeneralisation", "empirical", "identity")  # = iclgd.properties.verdicts.KINDS
 
 
 def add_parser(sub):
@@ -25,7 +25,9 @@ def claims_json(kind: str | None = None) -> list[dict]:
         out.append({"id": c.id, "paper": c.citation.short(), "title": c.citation.title, "venue": c.citation.venue,
                     "year": c.citation.year, "url": c.citation.url, "tag": c.tag, "kind": c.kind,
                     "predicts": c.predict_fn is not None, "statement": c.statement,
-                    "assumptions": list(c.assumptions)})
+                    "assumptions": list(c.assumptions), "package": c.package,
+                    "parts": [p.to_json() for p in c.parts],
+                    "params": [{"flag": p.flag, "help": p.help} for p in c.params]})
     return out
 
 
@@ -39,8 +41,12 @@ def _human(rows: list[dict], long: bool) -> None:
     w_id = max((len(r["id"]) for r in rows), default=2)
     for r in rows:
         pred = "predict" if r["predicts"] else "       "
-        print(f"{r['id']:<{w_id}}  {r['tag']:<9}  {r['kind']:<18}  {pred}  {r['paper']}")
+        print(f"{r['id']:<{w_id}}  {r['tag']:<9}  {r['kind']:<18}  {pred}  {r['package']:<12}  {r['paper']}")
         if long:
             print(f"    {r['statement']}")
+            for part in r["parts"]:
+                print(f"    [{part['source']}{' ' + part['where'] if part['where'] else ''}] {part['text']}")
+            for prm in r["params"]:
+                print(f"    {prm['flag']}: {prm['help']}")
             for a in r["assumptions"]:
                 print(f"    - {a}")

@@ -33,25 +33,22 @@ def add_parser(sub):
     return p
 
 
-def memory_needs(claim_id: str, d: int, target: str = "linear") -> list[Need]:
+def memory_needs(claim_id: str, d: int) -> list[Need]:
     """Float64 d×d work arrays, the JSON of Γ* (≈ 250 B per entry together, measured ≤ 120 at d = 1000);
-    M3's non-tanh families build d×d SymPy matrices (≈ 1 kB per entry, measured ≈ 220 B at d = 500)."""
-    per_entry = 1000 if claim_id == "M3" and not target.startswith("tanh") else 250
+    a claim whose closed form builds d×d SymPy matrices declares more (``Claim.exact_bytes_per_entry``: M3's
+    ≈ 1 kB per entry, measured ≈ 220 B at d = 500)."""
+    per_entry = get_claim(claim_id).exact_bytes_per_entry
     return [Need("the d×d closed form and its JSON", per_entry * d * d, (("--d", d, 5),))]
 
 
-def _accuracy(claim_id: str, s: Setting, pred_error: float) -> dict:
-    """Condition numbers and a first-order bound on the relative (Frobenius) float error of Γ*:
-    backward-stable d×d solves lose at most d·κ·ε (M2: κ(Σ); M2g: κ(B) ≤ κ(Σ)κ(Σ_w) for C⁻¹B and
-    κ(Σ) for Σ^{-½}); the scalar closed forms (M1, M3) are within a few ulps plus their quadrature error."""
+def _accuracy(claim, s: Setting, pred_error: float) -> dict:
+    """Condition numbers and a first-order bound on the relative (Frobenius) float error of Γ*, by the
+    claim's ``conditioning``: backward-stable d×d solves lose at most d·κ·ε ("cov": κ(Σ); "cov-and-prior":
+    κ(B) ≤ κ(Σ)κ(Σ_w) for C⁻¹B and κ(Σ) for Σ^{-½}); scalar closed forms ("scalar") are within a few ulps
+    plus their stated numeric error."""
     kc = condition(s.Sigma) if s.cov is not None else 1.0
     kw = condition(s.Sigma_w) if s.cov_w is not None else 1.0
-    if claim_id == "M2":
-        rel = 4 * s.d * kc * EPS
-    elif claim_id in ("M2g", "ZFB", "ZFB-length", "Wu-length", "M2m", "Fu-Newton"):  # d×d solves in Σ (and Σ_w)
-        rel = 4 * s.d * (kc * kw + kc) * EPS
-    else:
-        rel = 16 * EPS
+    rel = {"cov": 4 * s.d * kc * EPS, "cov-and-prior": 4 * s.d * (kc * kw + kc) * EPS}.get(claim.conditioning, 16 * EPS)
     return {"cond_cov": kc, "cond_cov_w": kw, "relative_error": rel + pred_error}
 
 
@@ -59,9 +56,9 @@ def _scaled_prediction(claim, s: Setting):
     """(Prediction with float fields in the original units, rescaling dict or None)."""
     a = pow2_scale(s.Sigma) if s.cov is not None else 1.0
     b = pow2_scale(s.Sigma_w) if s.cov_w is not None else 1.0
-    if claim.id not in ("M2", "M2g") or max(abs(math.log2(a)), abs(math.log2(b))) <= RESCALE_LOG2:
+    if claim.rescale is None or max(abs(math.log2(a)), abs(math.log2(b))) <= RESCALE_LOG2:
         return claim.predict(s), None
-    lab = 0 if claim.id == "M2" else round(math.log2(a) + math.log2(b))  # log2 of ab, the scale of y²
+    lab = 0 if claim.rescale == "prior-inverse" else round(math.log2(a) + math.log2(b))  # log2 of ab, the scale of y²
     if lab > 1023:
         raise SettingError("cov_w" if b > a else "cov", f"the signal variance tr(ΣΣ_w) ≈ 2^{lab} and with it "
                            "L* exceed float64's range (1.8e308)")
@@ -98,7 +95,7 @@ def prediction_json(claim_id: str, setting) -> dict:
     except (FloatingPointError, OverflowError, ZeroDivisionError) as e:
         raise SettingError(_extreme_flag(setting), f"the closed form leaves float64's range at these values "
                            f"({type(e).__name__}: {e})") from None
-    acc = _accuracy(claim.id, setting, pred.error)
+    acc = _accuracy(claim, setting, pred.error)
     if acc["relative_error"] > MAX_REL_ERROR:
         flag = "cov" if acc["cond_cov"] >= acc["cond_cov_w"] else "cov_w"
         raise SettingError(flag, f"condition numbers κ(Σ) = {acc['cond_cov']:.3g}, κ(Σ_w) = {acc['cond_cov_w']:.3g}: "
@@ -109,6 +106,8 @@ def prediction_json(claim_id: str, setting) -> dict:
            "sigma2": setting.sigma2, "cov": js["cov"], "cov_w": js["cov_w"], "target": setting.target,
            **pred.to_json(), "accuracy": acc}
     out.update({k: js[k] for k in ("test_n", "prior_scale", "x_dist", "mean") if js[k] not in (None, "gaussian")})
+    if setting.extra:
+        out["params"] = dict(setting.extra)
     if rescaled:
         out["rescaled"] = rescaled
     clean, bad = finite_output(out)
@@ -135,7 +134,7 @@ def _extreme_flag(s: Setting) -> str:
 
 
 def run(args) -> int:
-    preflight(memory_needs(args.claim, args.d, args.target))
+    preflight(memory_needs(args.claim, args.d))
     out = prediction_json(args.claim, setting_from_args(args))
     if args.json:
         print(dumps(out))

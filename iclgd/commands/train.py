@@ -95,13 +95,14 @@ def _law_checks(claim, setting, dtype: str) -> None:
 
 def _rescale(claim_id: str, setting):
     """(setting to train on, x-scale a, y²-scale ab) — scale-free for M2/M2g beyond 2^±RESCALE_LOG2."""
-    if claim_id not in ("M2", "M2g") or (setting.cov is None and setting.cov_w is None):
+    rule = get_claim(claim_id).rescale
+    if rule is None or (setting.cov is None and setting.cov_w is None):
         return setting, 1.0, 1.0
     a = pow2_scale(setting.Sigma) if setting.cov is not None else 1.0
     b = pow2_scale(setting.Sigma_w) if setting.cov_w is not None else 1.0
     if max(abs(math.log2(a)), abs(math.log2(b))) <= RESCALE_LOG2:
         return setting, 1.0, 1.0
-    lab = 0 if claim_id == "M2" else round(math.log2(a) + math.log2(b))
+    lab = 0 if rule == "prior-inverse" else round(math.log2(a) + math.log2(b))
     if abs(lab) > 1000:
         raise SettingError("cov_w" if abs(math.log2(b)) > abs(math.log2(a)) else "cov",
                            f"the signal variance tr(ΣΣ_w) ≈ 2^{lab} is beyond float64's range")
