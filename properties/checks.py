@@ -191,7 +191,7 @@ def record(c: Check) -> Check:
     return c
 
 
-def check(
+def make_check(
     claim: str,
     quantity: str,
     predicted,
@@ -205,7 +205,8 @@ def check(
     expect: str = "hold",
     inconclusive: str = "",
 ) -> Check:
-    """Compare ``measured`` with ``predicted`` and log the Check.
+    """Compare ``measured`` with ``predicted``: the Check, not recorded (a search's trials; a spec's
+    refutation, which its driver records once minimal).
 
     The error is ``error`` if given, else the largest absolute entrywise difference, or with
     ``relative=True`` the relative Frobenius error ‖m − p‖ / ‖p‖.
@@ -219,7 +220,11 @@ def check(
         error = float(np.linalg.norm(diff) / np.linalg.norm(p)) if relative else float(np.abs(diff).max())
     if not math.isfinite(error):
         error = math.inf
-    return record(
-        Check(claim, quantity, _jsonable(p), _jsonable(m), float(error), float(tolerance), reason,
-              _jsonable(setting or {}), expect, inconclusive)
-    )
+    return Check(claim, quantity, _jsonable(p), _jsonable(m), float(error), float(tolerance), reason,
+                 _jsonable(setting or {}), expect, inconclusive)
+
+
+def check(claim: str, quantity: str, predicted, measured, tolerance: float, reason: str,
+          setting: Optional[dict] = None, **kw) -> Check:
+    """:func:`make_check`, recorded for the harness (the running test's evidence)."""
+    return record(make_check(claim, quantity, predicted, measured, tolerance, reason, setting, **kw))

@@ -135,3 +135,30 @@ def _with_package(s: Spec, pkg: str) -> Spec:
 def relative_tolerance(v, rtol: float = 1e-9) -> float:
     """``rtol`` × max(1, max |v|): a float64 evaluation against an exact value."""
     return rtol * max(1.0, float(np.abs(np.asarray(v, float)).max(initial=0.0)))
+
+
+def monte_carlo_mean_check(claim: str, quantity: str, predicted: float, replicate, setting: dict, *,
+                           floor: float = 1e-10, expect: str = "hold", replicates: int | None = None) -> Check:
+    """A recorded Check of a predicted expectation against Monte Carlo under the suite's replicate rule
+    (:mod:`iclgd.properties.closed_form`): ``replicate(j)`` → (mean, SE) from independent draws (seed
+    offset j); the statistic is (|mean − predicted| − floor·max(1, |predicted|))⁺ / SE, compared with
+    the per-replicate two-sided critical value 3.89, and the check fails only if every replicate exceeds
+    it (false alarm ≤ P_rep^R with P_rep measured by scripts/false_alarm.py at the heaviest-tailed
+    corners). ``floor`` absorbs float64 rounding of the predicted value."""
+    from . import closed_form as cf
+    from .checks import check
+
+    R = cf.REPLICATES if replicates is None else replicates
+    means = []
+
+    def single(j):
+        mean, se = replicate(j)
+        means.append((mean, se))
+        z = max(0.0, abs(mean - predicted) - floor * max(1.0, abs(predicted))) / max(se, 1e-300)
+        return (z,), (mean, se)
+
+    (z,), (mean, se), used = cf._replicated(single, (cf.LOSS_Z,), R)
+    why = (f"(|mean − predicted| − {floor:.0e}·max(1, |predicted|))⁺ / SE ≤ {cf.LOSS_Z:.2f}, "
+           + cf.replicate_rule(R))
+    return check(claim, quantity, predicted, mean, cf.LOSS_Z, why, {**setting, "se": se, "replicates_run": used},
+                 error=z, expect=expect)
