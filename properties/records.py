@@ -257,6 +257,20 @@ def _num(x) -> str:
     return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
 
 
+def _scope(verdict: str, c: dict, short: str) -> str:
+    """What the record is evidence of, beyond its verdict word: an over-generalisation is the suite's own
+    statement, not the paper's; a failed identity is a bug of the suite, not a counterexample to anyone."""
+    if verdict == REFUTED_AS_EXPECTED:
+        return (f" The refuted statement is an over-generalisation that iclgd registered to show it finds such "
+                f"errors ({c.get('tag', '')}); {short} et al. do not make it, and are cited for the setting only.")
+    if verdict == REFUTED and c.get("kind") == "identity":
+        return (" The claim is an identity or a construction of the suite's own, which cannot fail by "
+                "construction: this record is a bug of iclgd, not a counterexample to the paper.")
+    if verdict == NOT_REACHED:
+        return " It is evidence about training (reachability), not against the theorem about global minimisers."
+    return ""
+
+
 def cite(record: dict) -> str:
     """A Markdown paragraph and a BibTeX entry (plus the claim's paper) for one record, worded as
     what its verdict is. Raises RecordError for a perturbed run's record (not a counterexample)."""
@@ -283,6 +297,7 @@ def cite(record: dict) -> str:
         + (f" at commit {record['commit']}" if record.get("commit") else "")
         + f" on {str(record['date'])[:10]} ({record.get('device', '')}); reproduce with `{record.get('reproduce', '')}`"
         + (f" and `{record['hypothesis_blob']}`." if record.get("hypothesis_blob") else ".")
+        + _scope(verdict, c, short)
     )
     year = str(record["date"])[:4]
     bib = (
