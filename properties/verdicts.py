@@ -14,6 +14,10 @@ FINDING = "finding"
 INCONCLUSIVE = "inconclusive"
 SKIPPED = "skipped"
 CHECKED_IDENTITY = "checked-identity"
+# a model checked from outside the suite (`iclgd check`, the pytest plugin's `check_model` fixture)
+REACHED = "reached"
+BETTER_THAN_CLASS = "better-than-class"
+BELOW_BAYES = "below-Bayes"
 
 DEFINITIONS = {
     HELD: "every check of the claim stayed within its tolerance",
@@ -28,6 +32,12 @@ DEFINITIONS = {
     CHECKED_IDENTITY: "the claim is an identity, a logical implication or a construction of the suite's own: its "
     "checks test the suite's arithmetic and code and cannot fail by construction, so they are no evidence for the "
     "paper (a failure would be a bug of the suite, reported as refuted)",
+    REACHED: "a checked model's risk is within the margin of the claim's optimum L* (its paired gap's interval "
+    "lies below the margin)",
+    BETTER_THAN_CLASS: "a checked model outside the claim's model class beats the class optimum L* beyond noise: "
+    "it is better than any model of the class can be, which refutes nothing",
+    BELOW_BAYES: "a checked model's risk is below the Bayes risk of the data law beyond noise: no predictor can do "
+    "that, so the evaluation is wrong or the model sees the answer (leakage); never evidence about the claim",
 }
 
 # Check.expect -> (verdict when within tolerance, verdict when not)
@@ -38,11 +48,13 @@ EXPECT = {
     "pattern": (HELD, FINDING),  # an empirical pattern on a real pretrained model
     # a consequence shown by a witness (e.g. S1's order dependence): error > tolerance *is* the witness
     "witness": (INCONCLUSIVE, HELD),
+    "class": (HELD, BETTER_THAN_CLASS),  # a model outside the claim's class vs the class optimum
+    "bayes": (HELD, BELOW_BAYES),  # any model vs the Bayes risk of the law (below it: an evaluation error)
 }
 
 # claim kinds (Claim.kind) -> row verdicts that count as "as expected" for the exit code
 KINDS = ("theorem", "overgeneralisation", "empirical", "identity")
-SEVERITY = (REFUTED, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HELD, CHECKED_IDENTITY, SKIPPED)
+SEVERITY = (REFUTED, BELOW_BAYES, NOT_REACHED, FINDING, REFUTED_AS_EXPECTED, INCONCLUSIVE, HELD, CHECKED_IDENTITY, SKIPPED)
 
 
 def row_verdict(kind: str, verdicts: list[str]) -> str:
@@ -62,7 +74,7 @@ def row_verdict(kind: str, verdicts: list[str]) -> str:
             if v in present:
                 return v
         return HELD if HELD in present else INCONCLUSIVE
-    for v in (REFUTED, NOT_REACHED, FINDING):
+    for v in (REFUTED, BELOW_BAYES, NOT_REACHED, FINDING):
         if v in present:
             return v
     if kind == "empirical" and INCONCLUSIVE in present:
@@ -75,7 +87,7 @@ def exit_code(rows: list[dict], strict: bool = False) -> int:
     also fails on finding / inconclusive / not-reached. ``rows``: dicts with ``kind`` and ``status``."""
     for r in rows:
         s, kind = r["status"], r.get("kind", "theorem")
-        if s == REFUTED:
+        if s in (REFUTED, BELOW_BAYES):  # below-Bayes: the evaluation itself is wrong
             return 1
         if kind == "overgeneralisation" and s not in (REFUTED_AS_EXPECTED, NOT_REACHED, SKIPPED):
             return 1

@@ -2,4 +2,4 @@
 
 They parse into the same Settings and call the same functions the tests call; no logic lives here.
 """
-COMMANDS = ("predict", "train", "probe", "verify", "counterexamples", "claims")
+COMMANDS = ("predict", "train", "probe", "verify", "counterexamples", "claims", "check")
