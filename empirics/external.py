@@ -139,7 +139,7 @@ def load_model(spec: str, *, weights=None, model_kwargs=None, device="cpu") -> "
         except Exception as e:
             raise ModelError("--model", f"{path} is not a TorchScript archive saved with torch.jit.save "
                              f"({_one_line(e, 160)})") from None
-        return ExternalModel(obj.eval(), spec, "torchscript", device)
+        return wrap_model(obj, spec, device)
     if not sep or not head or not attr:
         raise ModelError("--model", f"{spec!r}: expected path/to/file.py:name, package.module:name or a TorchScript .pt file")
     if head.endswith(".py") or "/" in head or "\\" in head:
@@ -167,15 +167,23 @@ def load_model(spec: str, *, weights=None, model_kwargs=None, device="cpu") -> "
     elif weights is not None or kw:
         raise ModelError("--weights" if weights is not None else "--model-kwargs",
                          f"{attr} is a {type(obj).__name__}, not a class: --weights and --model-kwargs go with module:Class")
+    return wrap_model(obj, spec, device)
+
+
+def wrap_model(obj, name: Optional[str] = None, device="cpu") -> "ExternalModel":
+    """An in-memory model (a function, an ``nn.Module``, a TorchScript module) as an :class:`ExternalModel`."""
+    device = torch.device(device)
+    name = name or getattr(obj, "__qualname__", None) or type(obj).__name__
     if not callable(obj):
-        raise ModelError("--model", f"{spec} is a {type(obj).__name__} ({str(obj)[:40]!r}), not callable")
+        raise ModelError("--model", f"{name} is a {type(obj).__name__} ({str(obj)[:40]!r}), not callable")
     if isinstance(obj, nn.Module):
         try:
             obj = obj.to(device).eval()
         except Exception as e:
-            raise ModelError("--model", f"moving {attr} to {device} raised {_one_line(e)}") from None
-        return ExternalModel(obj, spec, "module", device)
-    return ExternalModel(obj, spec, "function", device)
+            raise ModelError("--model", f"moving {name} to {device} raised {_one_line(e)}") from None
+        kind = "torchscript" if isinstance(obj, torch.jit.ScriptModule) else "module"
+        return ExternalModel(obj, name, kind, device)
+    return ExternalModel(obj, name, "function", device)
 
 
 # ---- running -----------------------------------------------------------------------------------

@@ -43,18 +43,15 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("iclgd_claims") and not any(owned_claims(it) for it in items):
+        return _select(config, items)  # a run that uses no claim never loads the registry (the pytest11 plugin)
     from iclgd.theory import REGISTRY
 
     bad = sorted({(it.nodeid, c) for it in items for c in owned_claims(it) if c not in REGISTRY})
     if bad:
         raise pytest.UsageError(f"@pytest.mark.claim: unknown claim {bad[0][1]!r} in {bad[0][0]}; "
                                 f"known: {', '.join(REGISTRY)}")
-    blob = config.getoption("iclgd_replay")
-    if blob:
-        _replay(items, blob)
-    shard = config.getoption("iclgd_shard")
-    if shard:
-        _shard(config, items, shard)
+    _select(config, items)
     wanted = {c.strip() for c in config.getoption("iclgd_claims").split(",") if c.strip()}
     if not wanted:
         return
@@ -64,6 +61,15 @@ def pytest_collection_modifyitems(config, items):
     keep = [it for it in items if owned_claims(it) & wanted]
     config.hook.pytest_deselected(items=[it for it in items if it not in keep])
     items[:] = keep
+
+
+def _select(config, items) -> None:
+    blob = config.getoption("iclgd_replay")
+    if blob:
+        _replay(items, blob)
+    shard = config.getoption("iclgd_shard")
+    if shard:
+        _shard(config, items, shard)
 
 
 def shard_of(nodeid: str, n: int) -> int:
