@@ -9,6 +9,8 @@ check is ``refuted`` (:func:`refutations`), refutation tests that their countere
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -85,7 +87,7 @@ def _jsonable(x):
     return x
 
 
-# ---- the log the harness reads ---------------------------------------------------------------
+# ---- the recorder the harness reads ------------------------------------------------------------
 _NO_HYPOTHESIS = object()
 
 
@@ -104,15 +106,17 @@ def _size(c: Check) -> tuple:
         len(str(s)), -c.ratio)
 
 
-class _Log:
-    """Checks of the current test, grouped by Hypothesis example (one build context each).
+class Recorder:
+    """Checks of one test, grouped by Hypothesis example (one build context each). The harness opens
+    one per test (:func:`recording`) and reads it when the test ends; a test reaches its own through
+    the ``recorder`` fixture. Outside a recording (the CLI, a script) checks are returned, not kept.
 
     ``owner``: the claim ids the running test declares; a check under any other id raises
     :class:`OwnershipError`. A test that declares none is plumbing: its checks are kept for its own
     assertions but are never claim evidence (``evidence`` is False)."""
 
-    def __init__(self):
-        self.reset()
+    def __init__(self, owner: frozenset = frozenset()):
+        self.reset(owner)
 
     def reset(self, owner: frozenset = frozenset()):
         self.owner = frozenset(owner)
@@ -167,7 +171,22 @@ class _Log:
 # an empirical pattern check's cell (dataset, N, variant, metric, …), kept for the report's per-cell table
 CELL_KEYS = ("model", "dataset", "shots", "seed", "variant", "metric", "outcome", "effect", "nulls")
 
-LOG = _Log()
+_CURRENT: ContextVar[Optional[Recorder]] = ContextVar("iclgd_recorder", default=None)
+
+
+@contextmanager
+def recording(owner: frozenset = frozenset()):
+    """Record the checks made inside the ``with`` block into a fresh :class:`Recorder` (yielded)."""
+    rec = Recorder(owner)
+    token = _CURRENT.set(rec)
+    try:
+        yield rec
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_recorder() -> Optional[Recorder]:
+    return _CURRENT.get()
 
 
 def _in_hypothesis() -> bool:
@@ -185,7 +204,10 @@ def refutations(checks) -> list[str]:
 
 
 def record(c: Check) -> Check:
-    LOG.add(c)
+    """Add ``c`` to the active recorder (if any) and note it for Hypothesis."""
+    rec = _CURRENT.get()
+    if rec is not None:
+        rec.add(c)
     if _in_hypothesis():
         note(c.summary())
     return c

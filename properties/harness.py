@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .checks import LOG
+from .checks import recording
 from .verdicts import REFUTED
 
 
@@ -106,8 +106,24 @@ def _replay(items, text: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    LOG.reset(owned_claims(item))
+    item._iclgd_recording = recording(owned_claims(item))  # one Recorder per test, setup to teardown
+    item._iclgd_recorder = item._iclgd_recording.__enter__()
     item._iclgd_t0 = time.perf_counter()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    ctx = getattr(item, "_iclgd_recording", None)
+    if ctx is not None:
+        ctx.__exit__(None, None, None)
+        item._iclgd_recording = None
+
+
+@pytest.fixture
+def recorder(request):
+    """The running test's :class:`~iclgd.properties.checks.Recorder`: the checks it made so far (by
+    claim, verdict and example) — what the harness turns into the report row and the records."""
+    return request.node._iclgd_recorder
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -142,6 +158,7 @@ def save_failure(item, blob: str | None) -> bool:
 
 def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
     """(record ids, failing checks of the minimal example, whether the failure is a suite error)."""
+    log = item._iclgd_recorder
     from . import records
     from .profile import active_name, run_seed
 
@@ -149,7 +166,7 @@ def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
     kw = dict(nodeid=item.nodeid, profile=active_name(), seed=run_seed(item.config))
     ids, failing, error = [], [], False
     if rep.failed:
-        refuted = [c for c in LOG.last if c.verdict == REFUTED]
+        refuted = [c for c in log.last if c.verdict == REFUTED]
         failing = [c.to_json() for c in refuted]
         error = not refuted  # a claim test that failed without a refuted check: the suite's own failure
         for claim in dict.fromkeys(c.claim for c in refuted):
@@ -158,7 +175,7 @@ def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
             ids.append(records.write(rec))
         if refuted:
             save_failure(item, rec["hypothesis_blob"])
-    for (claim, verdict), c in LOG.flagged.items():
+    for (claim, verdict), c in log.flagged.items():
         if rep.failed and verdict == REFUTED:
             continue  # recorded above, from the minimal example
         ids.append(records.write(records.build([c], verdict=verdict, **kw)))
@@ -166,7 +183,8 @@ def _records(item, rep, call) -> tuple[list[str], list[dict], bool]:
 
 
 def _write(item, rep, call, skipped: bool):
-    evidence = LOG.evidence and not skipped
+    log = item._iclgd_recorder
+    evidence = log.evidence and not skipped
     record_ids, failing, error = _records(item, rep, call) if evidence else ([], [], False)
     out = os.environ.get("ICLGD_RESULTS_DIR")
     if not out:
@@ -177,12 +195,12 @@ def _write(item, rep, call, skipped: bool):
         "plumbing": not owned_claims(item),
         "outcome": "skipped" if skipped else rep.outcome,
         "error": error or (rep.failed and not evidence and not skipped),
-        "examples": LOG.examples or (0 if skipped else 1),
-        "counts": LOG.counts if evidence else {},
-        "worst": {k: c.to_json() for k, c in LOG.worst.items()} if evidence else {},
-        "flagged": [c.to_json() for c in LOG.flagged.values()] if evidence else [],
+        "examples": log.examples or (0 if skipped else 1),
+        "counts": log.counts if evidence else {},
+        "worst": {k: c.to_json() for k, c in log.worst.items()} if evidence else {},
+        "flagged": [c.to_json() for c in log.flagged.values()] if evidence else [],
         "failing": failing,
-        "points": LOG.points if evidence else [],
+        "points": log.points if evidence else [],
         "records": record_ids,
         "seconds": round(time.perf_counter() - getattr(item, "_iclgd_t0", time.perf_counter()), 3),
         "markers": sorted({m.name for m in item.iter_markers()} & {"gpu", "llm", "slow"}),

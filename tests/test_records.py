@@ -146,17 +146,16 @@ def test_row_verdicts_by_claim_kind():
 def test_the_s2_row_comes_with_its_cells():
     """A pattern check's cell (dataset, N, variant, metric, outcome, effect, nulls) reaches the report as
     one table row per cell, under its own claim only."""
-    from iclgd.properties.checks import LOG, check
+    from iclgd.properties.checks import check, recording
 
-    LOG.reset(frozenset({"S2"}))
     cell = dict(model="smollm2", dataset="sst2", shots=2, seed=0, variant="gd", metric="token_overlap",
                 outcome="reverses", effect={"mean": 0.25, "interval": [0.1, 0.4], "level": 0.99},
                 nulls={"untrained": False, "random_update": True, "random_labels": None})
-    check("S2", "token_overlap@10 icl-icl_reordered vs icl-gd", 0.5, 0.75, 5e-8, "sign test", cell, error=0.9,
-          expect="pattern")
-    row = {"nodeid": "t.py::t", "claims": ["S2"], "outcome": "passed", "counts": LOG.counts, "flagged": [],
-           "failing": [], "worst": {}, "seconds": 1.0, "examples": 1, "error": "", "records": [], "points": LOG.points}
-    LOG.reset()
+    with recording(frozenset({"S2"})) as log:
+        check("S2", "token_overlap@10 icl-icl_reordered vs icl-gd", 0.5, 0.75, 5e-8, "sign test", cell, error=0.9,
+              expect="pattern")
+    row = {"nodeid": "t.py::t", "claims": ["S2"], "outcome": "passed", "counts": log.counts, "flagged": [],
+           "failing": [], "worst": {}, "seconds": 1.0, "examples": 1, "error": "", "records": [], "points": log.points}
     claims = {c["id"]: c for c in report.summarise([row])}
     assert [c["cells"] for k, c in claims.items() if k != "S2"] == [[]] * (len(claims) - 1)
     s2, = claims["S2"]["cells"]
