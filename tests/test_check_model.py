@@ -282,17 +282,27 @@ def test_plugin_changes_nothing_in_a_run_that_does_not_use_it(tmp_path):
 
 
 # ---- calibration: the intervals' coverage and the reach decision's false alarms --------------------------
+def _binom_upper(R: int, p: float, alpha: float = 1e-3) -> int:
+    """The smallest k with P(Bin(R, p) > k) ≤ alpha: a count above it fails at most alpha of the time."""
+    tail, k = 1.0, -1
+    while tail > alpha:
+        k += 1
+        tail -= math.comb(R, k) * p**k * (1 - p) ** (R - k)
+    return k
+
+
 @pytest.mark.slow
 def test_interval_coverage_and_false_alarm_rate():
-    """300 seeds each of (a) 0.9 η (true gap from the exact population loss): the nominal-90 % interval's
-    coverage, and the checker's 99.9 % interval missing at most 3 times (expected 0.3; P(≥ 4) ≈ 3e-4);
-    (b) a model exactly at the margin (true gap = 0.01 L*): reached and not-reached each at most twice
-    (each ≤ 5e-4 per run by construction, expected 0.15; P(≥ 3) ≈ 5e-4); (c) one GD step at η computed
-    independently in float32 (an nn.Module): never not-reached or refuted."""
+    """R seeds (``ICLGD_CALIBRATION_SEEDS``, default 40; the README's numbers are from 300) each of
+    (a) 0.9 η, true gap from the exact population loss: the nominal-90 % interval's coverage within the
+    binomial's 99.9 % range, and the checker's 99.9 % interval missing no more often than Bin(R, 1e-3)
+    allows at 1e-3; (b) a model exactly at the margin (true gap = 0.01 L*): reached and not-reached each no
+    more often than Bin(R, 5e-4) allows (each is ≤ 5e-4 per run by construction); (c) one GD step at η
+    computed independently in float32 (an nn.Module): never not-reached, inconclusive or refuted."""
+    R = int(os.environ.get("ICLGD_CALIBRATION_SEEDS", "40"))
     eta, L = _eta(), get_claim("M1").predict(S, exact=False).loss
-    c_edge = _solve_edge(eta, L)
-    models = {"short": 0.9, "edge": c_edge}
-    R, z90 = 300, 1.6448536269514722
+    models = {"short": 0.9, "edge": _solve_edge(eta, L)}
+    z90 = 1.6448536269514722  # two-sided 90 %
     counts = {"cover90": 0, "miss": 0, "edge_reached": 0, "edge_not": 0, "exact_bad": 0}
     true = {k: population_loss(S, c * eta * np.eye(5)) - L for k, c in models.items()}
     gp = _GammaModule(eta)
@@ -307,9 +317,11 @@ def test_interval_coverage_and_false_alarm_rate():
                 counts["edge_not"] += p.verdict == NOT_REACHED
         v = model_check.check_model(wrap_model(gp), "M1", S, prompts=4096, seed=seed).verdict
         counts["exact_bad"] += v in (NOT_REACHED, REFUTED, INCONCLUSIVE)
-    print(counts)
-    assert 0.85 * R <= counts["cover90"] <= 0.95 * R, counts  # binomial(300, 0.9): ± 3 SD
-    assert counts["miss"] <= 3 and counts["edge_reached"] <= 2 and counts["edge_not"] <= 2, counts
+    print(f"calibration over {R} seeds: {counts}")
+    lo = R - _binom_upper(R, 0.1)  # coverage: at least this many of R (failing with probability ≤ 1e-3)
+    assert lo <= counts["cover90"] <= _binom_upper(R, 0.9), counts
+    assert counts["miss"] <= _binom_upper(R, 1e-3), counts
+    assert max(counts["edge_reached"], counts["edge_not"]) <= _binom_upper(R, 5e-4), counts
     assert counts["exact_bad"] == 0, counts
 
 
