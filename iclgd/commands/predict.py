@@ -156,6 +156,8 @@ def _human(o: dict) -> None:
         r = o["rescaled"]
         print(f"  computed scale-free: Σ / {r['cov_divided_by']:g}"
               + (f", Σ_w / {r['cov_w_divided_by']:g}" if r["cov_w_divided_by"] else "") + ", mapped back")
+    if o["gamma"] is None:  # a claim about a risk only: no Γ*
+        return
     print("  Γ* =")
     for row in np.array(o["gamma"]):
         print("       " + "  ".join(f"{v:>+13.6g}" for v in row))
