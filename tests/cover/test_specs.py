@@ -5,7 +5,7 @@ is picked up by parametrisation."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iclgd.properties import spec as S
@@ -14,14 +14,11 @@ from iclgd.properties.profile import scale
 from iclgd.properties.strategies import seeds
 from iclgd.properties.verdicts import REFUTED_AS_EXPECTED
 from iclgd.theory import get_claim
+from tests.common import find_any, minimal
 
 EXACT_EXAMPLES = max(4, scale().max_examples // 4)
 MC_EXAMPLES = max(2, scale().max_examples // 10)
-# a refutation search and its minimal case are the same in every profile (no database, derandomized)
-SEARCH = settings(max_examples=300, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
 MUTATION_EPS = 0.02  # the closed form scaled by 1 + ε (ICLGD_PERTURB): the exact checks must refute it
-FIRST = settings(SEARCH, phases=[Phase.explicit, Phase.generate])  # the first killing setting; no shrinking
 
 
 def _params(where: str | None):
@@ -55,7 +52,7 @@ def test_monte_carlo_checks_hold(sp, data, seed):
 def test_refutation_is_found_and_confirmed(sp, r):
     """Hypothesis searches the settings outside the dropped assumption, shrinks the counterexample,
     and the minimal one is recorded (and confirmed by its independent route when the Spec gives one)."""
-    s = find(r.settings(), lambda s: not r.exact(s).holds, settings=SEARCH)
+    s = minimal(r.settings(), lambda s: not r.exact(s).holds)
     c = record(r.exact(s))
     assert c.verdict == REFUTED_AS_EXPECTED, c.summary()
     if r.confirm is not None:
@@ -69,7 +66,7 @@ def test_exact_checks_kill_a_mutated_closed_form(sp, monkeypatch):
     """Plumbing (no claim evidence): with the claim's Γ*, η, L* and named values scaled by 1 + ε, some
     drawn setting's exact checks refute it — the exact family has the power to see a 2 % error."""
     monkeypatch.setenv("ICLGD_PERTURB", f"{sp.claim}:{MUTATION_EPS}")
-    find(sp.settings(), lambda s: bool(refutations(sp.exact(s))), settings=FIRST)
+    find_any(sp.settings(), lambda s: bool(refutations(sp.exact(s))))
 
 
 @pytest.mark.parametrize("sp", [pytest.param(sp, id=sp.claim) for sp in S.specs()])
