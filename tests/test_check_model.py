@@ -195,13 +195,37 @@ def test_leakage_reads_below_bayes():
     assert report.points[0].risk.lo <= 0.5 <= report.points[0].risk.hi  # σ²: it saw the noise-free answer
 
 
-def test_grid_and_plot(capsys, tmp_path):
-    pytest.importorskip("matplotlib")
-    fig = tmp_path / "check.png"
+def test_bayes_risk_primal_equals_dual():
+    """The checker's conditional Bayes risk σ² + σ² x_qᵀ(XᵀX + σ²Σ_w⁻¹)⁻¹x_q (d × d) against the suite's dual
+    form σ² + x_qᵀ(Σ_w − Σ_w Xᵀ(XΣ_wXᵀ + σ²I)⁻¹XΣ_w)x_q (n × n), on the same prompts: one number (Woodbury),
+    to float64 rounding of two different solves (1e-10 relative)."""
+    from iclgd.empirics.relaxation import ridge_bayes_risk
+
+    Sw = torch.tensor([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]], dtype=torch.float64)
+    for n in (1, 3, 9):
+        p = sample_prompts(512, n, 3, generator=generator(n), Sigma_w=Sw, sigma2=0.25)
+        primal = model_check.conditional_bayes_risk(p, Sw, 0.25)
+        dual, _ = ridge_bayes_risk(p, Sw, 0.25)
+        assert abs(float(primal.mean()) - dual) <= 1e-10 * dual, (n, float(primal.mean()), dual)
+
+
+def test_grid(capsys):
     rc, o, _ = _run(capsys, "--model", f"{EXAMPLE}:one_step_gd_short", "--claim", "M1", "--d", "3", "--n", "2:8:3",
-                    "--sigma2", "0.5", "--prompts", "4096", "--plot", str(fig), "--json")
-    assert [p["n"] for p in o["points"]] == [2, 5, 8] and fig.stat().st_size > 0
+                    "--sigma2", "0.5", "--prompts", "4096", "--json")
+    assert [p["n"] for p in o["points"]] == [2, 5, 8]
     assert o["z_interval"] > model_check.z_crit(1, model_check.INTERVAL_ALPHA)  # Bonferroni over 3 n
+
+
+@pytest.mark.slow  # matplotlib's import alone is ~2 s
+def test_plot(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    for n, name in (("2:8:3", "grid.png"), ("5", "one.png")):  # risk vs n + heatmaps; heatmaps alone
+        rc, o, _ = _run(capsys, "--model", f"{EXAMPLE}:one_step_gd_short", "--claim", "M1", "--d", "3", "--n", n,
+                        "--sigma2", "0.5", "--prompts", "4096", "--plot", str(tmp_path / name), "--json")
+        assert (tmp_path / name).stat().st_size > 0 and o["figure"] == str(tmp_path / name)
+    rc, o, _ = _run(capsys, "--model", f"{EXAMPLE}:ridge_posterior_mean", "--claim", "M1", "--d", "3", "--n", "5",
+                    "--sigma2", "0.5", "--prompts", "4096", "--plot", str(tmp_path / "out.png"), "--json")
+    assert (tmp_path / "out.png").stat().st_size > 0  # outside the class: the risks alone
 
 
 def test_load_model_spec_forms(tmp_path):
