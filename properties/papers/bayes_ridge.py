@@ -4,10 +4,9 @@ Exact checks, each on a route that shares no code with ``Claim.predict``:
 - the posterior mean by Gaussian conditioning, τ² Xᵀ(τ² XXᵀ + σ² I)⁺ y's coefficient matrix, on a fixed
   rational design in exact SymPy arithmetic, against ridge at the *predicted* λ (n < d and σ² = 0 included);
 - the risk σ² + σ²[(d − m)/λ + E Σ_{i≤m} 1/(ν_i + λ)] with the Wishart expectation taken in 30-digit mpmath
-  by a different parametrisation of the eigenvalue law: m = 1 by the Laplace transform
-  E 1/(χ²_M + λ) = ∫ e^{−λt}(1 + 2t)^{−M/2} dt; m = 2 by ν = s(1 ± √u)/2 with s ~ χ²_{2M} independent of
-  u ~ Beta(1, (M − 1)/2) and the u-integral in closed form, 2F1(1, 1; 1 + (M − 1)/2; ·) (so exact checks
-  draw min(n, d) ≤ 2; the Monte Carlo checks reach min(n, d) = 3);
+  by another parametrisation of the eigenvalue law (:func:`iclgd.properties.ridge_routes.eigen_resolvent_sum`:
+  Laplace transform for m = 1, (trace, gap) coordinates for m = 2; so exact checks draw min(n, d) ≤ 2, the
+  Monte Carlo checks reach min(n, d) = 3);
 - no predictor beats it: the best Γ-predictor (M2g at Σ = I, Σ_w = τ² I), the averaging predictor and OLS
   (τ² = 1, where those claims apply) have risk ≥ the Bayes risk.
 Monte Carlo: the squared error of the posterior mean (empirics.more.posterior_mean_predictions; σ² = 0: the
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import mpmath as mp
 import numpy as np
 import sympy as sp
 import torch
@@ -29,6 +27,7 @@ from iclgd.theory import Setting, get_claim
 from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
+from ..ridge_routes import bayes_risk_route
 from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..strategies import noise_levels
 
@@ -40,35 +39,7 @@ ROUTE_WHY = "30-digit mpmath quadrature vs the float64 Pfaffian route: relative 
 SQ_RTOL = 1e-9  # a risk inequality between two float64 closed forms
 
 
-# ---- independent routes ------------------------------------------------------------------------
-def eigen_resolvent_sum(m: int, M: int, lam) -> mp.mpf:
-    """E Σ_{i≤m} 1/(ν_i + λ) over the eigenvalues of a real Wishart W_m(M, I), m ∈ {1, 2}, 30 digits."""
-    with mp.workdps(30):
-        L = mp.mpf(lam)
-        if m == 1:  # E e^{−tχ²_M} = (1 + 2t)^{−M/2}
-            return mp.quad(lambda t: mp.exp(-L * t) * (1 + 2 * t) ** (-mp.mpf(M) / 2), [0, 1 / L, mp.inf])
-        if m != 2:
-            raise ValueError(f"m must be 1 or 2, got {m}")
-        b = mp.mpf(M - 1) / 2
-
-        def given_s(s):  # E_u[(s + 2λ)/(A² − (s/2)² u)], A = s/2 + λ, u ~ Beta(1, b)
-            A = s / 2 + L
-            return (s + 2 * L) / A**2 * mp.hyp2f1(1, 1, 1 + b, (s / 2) ** 2 / A**2)
-
-        dens = lambda s: s ** (M - 1) * mp.exp(-s / 2) / (2**M * mp.gamma(M))  # χ²_{2M}
-        return mp.quad(lambda s: given_s(s) * dens(s), [0, mp.mpf(2 * M) / 4, 2 * M, 4 * M, mp.inf])
-
-
-def bayes_risk_route(d: int, n: int, sigma2: float, t2: float) -> float:
-    """σ² + σ² E tr((XᵀX + λI)⁻¹) with the eigenvalue expectation of :func:`eigen_resolvent_sum`
-    (σ² = 0: the posterior variance τ²(d − rank X), rank X = min(n, d) almost surely)."""
-    if sigma2 == 0:
-        return t2 * (d - min(n, d))
-    lam = mp.mpf(sigma2) / t2
-    m, M = min(n, d), max(n, d)
-    return float(sigma2 * (1 + (d - m) / lam + eigen_resolvent_sum(m, M, lam)))
-
-
+# ---- independent routes (the risk: ..ridge_routes) ----------------------------------------------
 def design(d: int, n: int) -> sp.Matrix:
     """A fixed n × d design with one-decimal entries (exact rationals), seeded by (d, n)."""
     rng = np.random.default_rng(1000 * d + n)

@@ -11,6 +11,7 @@ import sympy as sp
 from iclgd.theory.wishart import ridge_trace
 
 from iclgd.properties.papers.bayes_ridge import design, posterior_mean_matrix, ridge_matrix
+from tests.common.cli import predict_cli
 
 
 @pytest.mark.claim("Bayes-ridge")
@@ -32,22 +33,6 @@ def test_wishart_route_matches_the_moment_expansion_at_large_lambda(d, n):
     series = d / lam - n * d / lam**2 + n * d * (n + d + 1) / lam**3
     k = n * d
     assert abs(value - series) <= k * (k + 2) * (k + 4) / lam**4 + err
-
-
-def predict_cli(claim: str, *args) -> tuple[int, str, str]:
-    """``iclgd predict --claim CLAIM ARGS`` in this process: (exit code, stdout, stderr)."""
-    import contextlib
-    import io
-
-    from iclgd.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(["predict", "--claim", claim, *args])
-        except SystemExit as e:  # argparse's own refusals
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize(("args", "flag"), [
