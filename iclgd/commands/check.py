@@ -44,8 +44,6 @@ def n_grid(text: str) -> list[int]:
 
 
 def add_parser(sub):
-    from iclgd.properties.model_check import DEFAULT_BATCH, DEFAULT_PROMPTS, MARGIN
-
     p = sub.add_parser(
         "check", help="check your own in-context learner against a claim",
         description="Draw prompts from the claim's data law, run your model on them in batches on --device, and "
@@ -65,12 +63,14 @@ def add_parser(sub):
     p.add_argument("--weights", help="state_dict file (torch.save(model.state_dict(), path)) for module:Class")
     p.add_argument("--model-kwargs", dest="model_kwargs", help="JSON object of keyword arguments for module:Class")
     p.add_argument("--model-class", dest="model_class", choices=("auto", "lsa", "other"), default="auto",
-                   help="auto (default: the model's iclgd_class attribute, else its outputs decide), lsa, or other "
-                   "(never in the claim's class, so never a refutation)")
+                   help="auto (default: the model's iclgd_class attribute, if any, is reported), lsa (declared; "
+                   "either way only a model whose outputs are a Γ-predictor is in the claim's class), or other "
+                   "(never in the class, so never a refutation)")
     p.add_argument("--device", default="cpu", help="torch device for prompts and model, e.g. cpu, cuda, cuda:1")
-    add_int(p, "--prompts", 64, 2**26, f"prompts per n (default {DEFAULT_PROMPTS})", default=DEFAULT_PROMPTS)
-    add_int(p, "--batch", 1, 2**24, f"prompts per model call (default {DEFAULT_BATCH})", default=DEFAULT_BATCH)
-    add_real(p, "--margin", 0.0, 1.0, f"reached: paired gap ≤ margin·L* (default {MARGIN})", default=MARGIN,
+    # defaults live in iclgd.properties.model_check (imported only when the command runs: torch is heavy)
+    add_int(p, "--prompts", 64, 2**26, "prompts per n (default: model_check.DEFAULT_PROMPTS = 65536)")
+    add_int(p, "--batch", 1, 2**24, "prompts per model call (default: model_check.DEFAULT_BATCH = 4096)")
+    add_real(p, "--margin", 0.0, 1.0, "reached: paired gap ≤ margin·L* (default: model_check.MARGIN = 0.01)",
              hi_open=True)
     add_seed(p, "seed of the prompts (each chunk's generator is derived from it, n and the chunk index)")
     p.add_argument("--plot", help="write a figure (risk vs n; effective Γ beside Γ*) to this file (needs matplotlib)")
@@ -116,8 +116,9 @@ def run(args) -> int:
     bar = _Bar(ns) if sys.stderr.isatty() and not args.json else None
     try:
         model = load_model(args.model, weights=args.weights, model_kwargs=args.model_kwargs, device=device)
-        report = check_model(model, args.claim, setting, ns, device=device, prompts=args.prompts, batch=args.batch,
-                             seed=args.seed, margin=args.margin, model_class=args.model_class, progress=bar)
+        given = {k: getattr(args, k) for k in ("prompts", "batch", "margin") if getattr(args, k) is not None}
+        report = check_model(model, args.claim, setting, ns, device=device, seed=args.seed,
+                             model_class=args.model_class, progress=bar, **given)
     except ModelError as e:
         raise UsageError(str(e)) from None
     finally:
