@@ -214,11 +214,12 @@ class ExternalModel:
         B = X.shape[0]
         shapes = f"X {tuple(X.shape)}, y {tuple(y.shape)}, x_q {tuple(xq.shape)}"
         try:
+            # copies: a model that writes into its inputs must not change the prompts it is scored on
             if self.kind == "function":
-                out = self.obj(*(t.detach().to("cpu", torch.float64).numpy() for t in (X, y, xq)))
+                out = self.obj(*(t.detach().to("cpu", torch.float64).clone().numpy() for t in (X, y, xq)))
             else:
                 with torch.no_grad():
-                    out = self.obj(*(t.to(self.device, self.in_dtype) for t in (X, y, xq)))
+                    out = self.obj(*(t.to(self.device, self.in_dtype).clone() for t in (X, y, xq)))
         except ModelError:
             raise
         except Exception as e:

@@ -195,6 +195,16 @@ def test_leakage_reads_below_bayes():
     assert report.points[0].risk.lo <= 0.5 <= report.points[0].risk.hi  # σ²: it saw the noise-free answer
 
 
+def test_a_model_that_writes_into_its_inputs_changes_nothing():
+    """It gets copies: Γ*'s risk on the same prompts still covers L* (99.9 % interval), its own is E y_q² = d + σ²."""
+    def vandal(X, y, xq):
+        X[:], y[:], xq[:] = 0, 0, 0
+        return np.zeros(len(X))
+
+    p = model_check.check_model(wrap_model(vandal), "M1", S, prompts=8192).points[0]
+    assert p.risk_star.lo <= p.loss_star <= p.risk_star.hi and p.risk.lo <= 5.5 <= p.risk.hi
+
+
 def test_bayes_risk_primal_equals_dual():
     """The checker's conditional Bayes risk σ² + σ² x_qᵀ(XᵀX + σ²Σ_w⁻¹)⁻¹x_q (d × d) against the suite's dual
     form σ² + x_qᵀ(Σ_w − Σ_w Xᵀ(XΣ_wXᵀ + σ²I)⁻¹XΣ_w)x_q (n × n), on the same prompts: one number (Woodbury),
