@@ -9,12 +9,14 @@ from iclgd.theory.targets import parse_target
 
 
 def data_law(claim_id: str | None, s: Setting) -> Setting:
-    """The Setting with the claim's data law made explicit (e.g. M2's prior Σ⁻¹ written into cov_w,
-    vO-uniform's x law, M2m's prior mean); ``claim_id=None`` (or M3, whose law is the Setting's own
-    target with w ~ N(0, I)): ``s`` itself."""
-    if claim_id is None or claim_id == "M3":
+    """The Setting with the claim's data law (``Claim.distribution_fn``) made explicit (e.g. M2's prior Σ⁻¹
+    written into cov_w, vO-uniform's x law, M2m's prior mean); the law is read for any Setting, also one
+    outside the claim's assumptions (a refutation's). ``claim_id=None``, or a claim without a data law:
+    ``s`` itself."""
+    fn = None if claim_id is None else get_claim(claim_id).distribution_fn
+    if fn is None:
         return s
-    dist = get_claim(claim_id).distribution(s)
+    dist = fn(s)
     return s.replace(cov=dist.Sigma, cov_w=dist.Sigma_w, sigma2=dist.sigma2, x_dist=dist.x_dist, mean=dist.mean)
 
 

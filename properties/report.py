@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -219,10 +221,33 @@ def figures(rows: list[dict], out: Path) -> list[str]:
     return made
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One line of a theory figure: the claim's predicted loss (one ``Claim.predict`` per point) at
+    ``make(x)`` for x in ``xs``; lines with the same ``figure`` share its axes. Paper modules register them
+    (properties/papers) so the report names no claim."""
+
+    figure: str  # PNG file name
+    label: str
+    claim: str
+    xs: tuple
+    make: Callable  # x -> Setting
+    xlabel: str
+    style: str = "-"
+    vline: Optional[float] = None  # a reference x (e.g. the training length)
+
+
+CURVES: list[Curve] = []
+
+
+def register_curve(c: Curve) -> Curve:
+    CURVES.append(c)
+    return c
+
+
 def theory_curves(out: Path) -> list[str]:
-    """What the closed forms say, as a reader wants to see it (every point one ``Claim.predict``):
-    risk vs test-prompt length M for the length claims (trained at n), and risk vs n for the
-    baselines (OLS, GD-average = one GD step at Γ = I, M1's optimal one-step GD)."""
+    """What the closed forms say, as a reader wants to see it: each registered :class:`Curve`'s predicted
+    risk against its x, one figure per ``Curve.figure``."""
     try:
         import matplotlib
 
@@ -230,41 +255,35 @@ def theory_curves(out: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from iclgd.theory import REGISTRY, Setting, SettingError
+    from iclgd.theory import REGISTRY, SettingError
 
-    def curve(cid, xs, make):
+    from .spec import load
+
+    load()  # the paper modules register their curves
+
+    def points(c: Curve):
         pts = []
-        for x in xs:
+        for x in c.xs:
             try:
-                pts.append((x, REGISTRY[cid].predict(make(x), exact=False).loss))
+                pts.append((x, REGISTRY[c.claim].predict(c.make(x), exact=False).loss))
             except SettingError:  # outside the claim's assumptions (e.g. OLS with noise and n ≤ d + 1)
                 continue
         return pts
 
     made = []
-    d, n = 3, 10
-    length = {"ZFB-length (σ² = 0)": curve("ZFB-length", range(1, 61), lambda m: Setting(d, n, 0.0, test_n=m)),
-              "Wu-length (σ² = 0.25)": curve("Wu-length", range(1, 61), lambda m: Setting(d, n, 0.25, test_n=m))}
-    if any(length.values()):
+    for figure in dict.fromkeys(c.figure for c in CURVES if c.claim in REGISTRY):
+        lines = [(c, points(c)) for c in CURVES if c.figure == figure and c.claim in REGISTRY]
+        if not any(pts for _, pts in lines):
+            continue
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        for label, pts in length.items():
+        for c, pts in lines:
             if pts:
-                ax.plot(*zip(*pts), label=label)
-        ax.axvline(n, color="k", lw=0.8, ls="--")
-        ax.set_xlabel(f"test prompt length M (trained at n = {n}, d = {d})"), ax.set_ylabel("predicted risk")
+                ax.plot(*zip(*pts), c.style, ms=2, label=c.label)
+        for v in {c.vline for c, _ in lines if c.vline is not None}:
+            ax.axvline(v, color="k", lw=0.8, ls="--")
+        ax.set_xlabel(lines[0][0].xlabel), ax.set_ylabel("predicted risk")
         ax.set_yscale("log"), ax.legend(fontsize=7)
-        made.append(_save(fig, out / "risk_vs_test_length.png"))
-    ns = range(1, 41)
-    base = {cid: curve(cid, ns, lambda m: Setting(d, m, 0.25)) for cid in ("OLS", "GD-average", "M1") if cid in REGISTRY}
-    if any(base.values()):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        names = {"M1": "one-step GD, optimal η (M1)", "GD-average": "GD-average (Γ = I)", "OLS": "OLS"}
-        for cid, pts in base.items():
-            if pts:
-                ax.plot(*zip(*pts), "o-", ms=2, label=names[cid])
-        ax.set_xlabel(f"context length n (d = {d}, σ² = 0.25)"), ax.set_ylabel("predicted risk")
-        ax.set_yscale("log"), ax.legend(fontsize=7)
-        made.append(_save(fig, out / "risk_vs_n_baselines.png"))
+        made.append(_save(fig, out / figure))
     return made
 
 

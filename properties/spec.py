@@ -47,6 +47,7 @@ class TrainedHooks:
     law: Callable[..., dict]  # (setting) -> sampler keywords
     exact_loss: Optional[Callable[..., float]] = None  # (setting, Γ) -> L(Γ), derived, no sampling
     gamma_class_only: bool = False  # the claim speaks of the Γ class only (an LSA may beat it)
+    lsa_claim: Optional[str] = None  # gamma_class_only: the over-generalisation a trained LSA below L* is filed under
 
 
 @dataclass(frozen=True)

@@ -87,27 +87,43 @@ def targets(d: int, invariant: bool | None = True):
     return st.one_of(inv, aniso) if d >= 2 else inv
 
 
-@st.composite
-def settings_for(draw, claim_id: str, max_d: int | None = None, max_n: int | None = None, cond_max: float = 10.0):
-    """A validated Setting satisfying ``claim_id``'s assumptions (M1, M2, M2g, M3; the claims of
-    shared/CLAIMS_MORE.md via :mod:`iclgd.properties.more_strategies`)."""
-    from .more_strategies import MORE_CLAIMS, settings_more
+def settings_for(claim_id: str, max_d: int | None = None, max_n: int | None = None):
+    """A validated Setting within ``claim_id``'s assumptions: the strategy of its registered Spec
+    (properties/papers, or another package's)."""
+    from .spec import SPECS, load
 
-    if claim_id in MORE_CLAIMS:
-        return draw(settings_more(claim_id, max_d, max_n))
-    d = draw(dims(max_d), label="d")
-    n = draw(context_lengths(max_n), label="n")
-    sigma2 = draw(noise_levels(), label="σ²")
-    if claim_id == "M1":
-        return Setting(d, n, sigma2)
-    if claim_id == "M2":
-        return Setting(d, n, sigma2, cov=draw(spd_matrices(d, cond_max), label="Σ"))
-    if claim_id == "M2g":
-        Sigma = draw(spd_matrices(d, cond_max), label="Σ")
-        return Setting(d, n, sigma2, cov=Sigma, cov_w=draw(priors(Sigma), label="prior")[1])
-    if claim_id == "M3":
-        return Setting(d, n, sigma2, target=draw(targets(d, True), label="target"))
-    raise ValueError(f"claim_id: no strategy for {claim_id!r}")
+    load()
+    if claim_id not in SPECS:
+        raise ValueError(f"claim_id: no Spec (settings strategy) registered for {claim_id!r}")
+    return SPECS[claim_id].settings(max_d=max_d, max_n=max_n)
+
+
+def rounded_spd(d: int, cond_max: float = 10.0):
+    """SPD matrices of :func:`spd_matrices`, rounded to 3 decimals (still SPD: the rounding error
+    ≤ 5e-4·d is far below the smallest eigenvalue ≥ 0.5), so exact rational checks stay cheap."""
+    return spd_matrices(d, cond_max).map(lambda S: np.round(S, 3))
+
+
+@st.composite
+def rational_spd(draw, d: int):
+    """A Aᵀ + c I with small-integer A, c ∈ {1/2, 1, 2}: SPD with short rationals."""
+    A = np.array(draw(st.lists(st.integers(-2, 2), min_size=d * d, max_size=d * d), label="A")).reshape(d, d)
+    return A @ A.T + draw(st.sampled_from([1.0, 0.5, 2.0]), label="c") * np.eye(d)
+
+
+def prior_scales():
+    """ψ² of w ~ N(0, ψ² I): a few exact decimals, 1 first."""
+    return st.sampled_from([1.0, 0.25, 0.5, 2.0, 4.0])
+
+
+def half_widths():
+    """a of U(−a, a): a few exact decimals, 1 first."""
+    return st.sampled_from([1.0, 0.5, 1.5, 2.0, 3.0, 0.1])
+
+
+def means(d: int):
+    """β: vectors of one-decimal entries in [−2, 2], at least one non-zero."""
+    return st.lists(st.integers(-20, 20), min_size=d, max_size=d).filter(any).map(lambda v: [x / 10 for x in v])
 
 
 def orderings(n: int):

@@ -27,14 +27,15 @@ Checks under M1-trained (expect="reach"; `not-reached` means training did not ge
   output (measured ratio 0.5–2 at the optimum, notes/issue4.md; a mean test would be powerless: a
   symmetry flips the nuisance's sign). Fewer than two replicas at L*: `inconclusive`.
 
-Laws beyond Gaussian x and a centred prior (issue 13), sampled on the device through the one law
-mapping (:mod:`iclgd.properties.laws`, :func:`iclgd.empirics.sampling.sample_prompts`):
+What a claim contributes comes from its Spec's :class:`~iclgd.properties.spec.TrainedHooks` (``law``: the
+sampler keywords, drawn on the device by :func:`iclgd.empirics.sampling.sample_prompts`; ``exact_loss``:
+L(Γ̄) without sampling; ``gamma_class_only``/``lsa_claim``); the drivers name no claim. Two examples:
 - **vO-uniform** (x with i.i.d. U(−a, a) coordinates, w ~ N(0, I)): the checks above unchanged. L* bounds
   every one-layer LSA, not only ŷ = η gᵀx_q: the LSA output is gᵀΓx_q plus nuisance terms even in w
   (u_xᵀS_xxG_x x_q, u_y s_yy g_yᵀx_q), the Γ-part and y_q are odd under (w, ε) → −(w, ε) (a symmetry
   of the law for any x law), so L = L(Γ) + E[nuisance²] ≥ L(Γ) ≥ L*; L(Γ) − L* = s²κ‖Γ − η*I‖²_F
-  (κ I = E[g gᵀ]), a unique minimiser. Exact L(Γ̄) from the uniform moments (theory.more_derivation).
-- **M2m** (w ~ N(β, Σ_w)): β breaks that symmetry and the full LSA beats the Γ class (notes/issue13.md,
+  (κ I = E[g gᵀ]), a unique minimiser. Exact L(Γ̄) from the uniform moments (its Spec's exact_loss).
+- **M2m** (w ~ N(β, Σ_w), gamma_class_only): β breaks that symmetry and the full LSA beats the Γ class (notes/issue13.md,
   finding 2), so the paired excess over the best Γ-predictor is filed under the over-generalisation
   M2m-LSA (expect="refute": a replica below L_Γ beyond noise is `refuted-as-expected`). Under M2m
   (expect="hold"), only what is a theorem for an LSA: (a) the exact loss of the Γ read-off Γ̄ *as a
@@ -66,17 +67,13 @@ from iclgd.empirics.more import posterior_mean_predictions
 from iclgd.empirics.sampling import generator, sample_prompts
 from iclgd.empirics.train import Schedule, cpu_threads, prompt_sampler, train
 from iclgd.theory import Prediction, Setting, SettingError, get_claim
-from iclgd.theory.derivation import population_loss
 
 from .checks import Check, check
-from .laws import data_law
-from .laws import sampler_args as sampler_law  # noqa: F401  (the claim's law as sampler kwargs; bench/ uses it)
+from .laws import sampler_args as sampler_law  # the claim's law as sampler kwargs (bench/ uses it)
+from .spec import SPECS, TrainedHooks, load
 from .stats import per_check_alpha, t_quantile, z_crit
 
 REACH = "M1-trained"  # the reachability claim: training reaches the global optimum (never the theorem)
-M_LAWS = {"M1": True, "M2": True, "M2g": True, "M3": True}  # claims whose exact L(Γ) theory.derivation derives
-# claims about the Γ class only, whose one-layer LSA optimum lies below L* -> the over-generalisation that says it does not
-GAMMA_CLASS_ONLY = {"M2m": "M2m-LSA"}
 
 LEVEL = 0.999  # two-sided coverage of every trained-model tolerance
 # A replica is in the lowest basin found if its held-out loss is within BASIN_GAP·L_best of the best
@@ -249,13 +246,15 @@ def train_and_compare(
         raise SettingError("layers", f"must be an integer >= 1, got {layers!r}")
     if layers > 1 and model != "lsa":
         raise SettingError("layers", "multi-layer models are linear attention (Ahn et al. layout)")
-    if layers > 1 and claim_id not in ("M1", "M2"):
-        raise SettingError("layers", "multi-layer training checks Ahn et al.'s Σ⁻¹ preconditioners: use M1 or M2")
     claim = get_claim(claim_id)
+    hooks = trained_hooks(claim_id)
     plan = plan_for(plan, model, layers) if isinstance(plan, str) else plan
     pred = prediction if prediction is not None else claim.predict(setting, exact=False)
     own_law = law is None
-    law = sampler_law(claim_id, setting) if own_law else law
+    law = (hooks.law(setting) if hooks.law is not None else sampler_law(claim_id, setting)) if own_law else law
+    if layers > 1 and not _inverse_prior(law, setting.d):
+        raise SettingError("layers", "multi-layer training checks Ahn et al.'s Σ⁻¹ preconditioners: the claim's law "
+                           "must be x ~ N(0, Σ), w ~ N(0, Σ⁻¹), linear (e.g. M1, M2)")
     d, n = setting.d, setting.n
     device = torch.device(device)
     gen = generator(seed, device)
@@ -303,10 +302,10 @@ def train_and_compare(
     t_mc = t_quantile(LEVEL, len(yq) - 1)
     yb = yhat[basin]
 
-    gamma_only = GAMMA_CLASS_ONLY.get(claim_id) if own_law and prediction is None else None
+    gamma_only = hooks.lsa_claim if hooks.gamma_class_only and own_law and prediction is None else None
     if kind == "lsa":
         # (1) no trained replica beats the claimed optimum beyond noise (a global-minimiser claim's refutation);
-        # for a Γ-class claim (M2m) the same statistic seeks its over-generalisation's counterexample
+        # for a Γ-class claim the same statistic seeks its over-generalisation's counterexample
         zs = (-ex_mean / ex_se.clamp_min(1e-300)).numpy()  # (R,) how far below L* each replica is, in SEs
         why1 = (f"one-sided z={z_run:.2f} (Bonferroni over {plan.replicas} replicas, run budget share "
                 f"{per_check_alpha('trained'):.1e}) on the paired per-prompt excess over Γ*'s output, {len(yq)} prompts")
@@ -349,7 +348,8 @@ def train_and_compare(
             checks.append(check(REACH, f"trained Γ = Γ* of {claim_id}", pred.gamma, G.mean(0), tol, _reason(t, k, "Γ"),
                                 reach_info, error=err, expect="reach", inconclusive=few))
         # (3) Γ̄'s exact population loss (derived moments): below L*, or at L* with Γ̄ ≠ Γ*, refutes
-        L_bar = _exact_gamma_loss(claim_id, setting, G.mean(0)) if own_law and prediction is None else None
+        L_bar = (hooks.exact_loss(setting, G.mean(0)) if hooks.exact_loss is not None and own_law and prediction is None
+                 else None)
         if L_bar is not None:
             tol_L = 1e-9 * max(1.0, abs(pred.loss)) + pred.error
             second = not gamma_only and (not g_holds and not few) and abs(L_bar - pred.loss) <= tol_L
@@ -362,8 +362,8 @@ def train_and_compare(
                                    "tolerance is a second minimiser"),
                 info, error=max(0.0, pred.loss - L_bar) + (math.inf if second else 0.0)))
             extra["loss_exact_gamma_bar"] = L_bar
-        if gamma_only:
-            extra["loss_gd_beta"] = _loss_gd_beta(setting)
+        if gamma_only:  # the claim's other named quantities (e.g. GD from β's loss), reported, never asserted
+            extra.update(pred.values or {})
         if pred.eta is not None and not gamma_only:
             B = pred.gamma / pred.eta
             eta_r = np.einsum("kij,ij->k", G, B) / np.sum(B * B)
@@ -422,35 +422,21 @@ def train_and_compare(
     return result, checks
 
 
-def _exact_gamma_loss(claim_id: str, setting: Setting, Gamma: np.ndarray) -> Optional[float]:
-    """Exact population loss of the Γ-predictor gᵀΓx_q under the claim's law (derived moments, no sampling);
-    None where theory derives none."""
-    if M_LAWS.get(claim_id):
-        return population_loss(data_law(claim_id, setting), Gamma)
-    if claim_id == "vO-uniform":
-        import sympy as sp
-
-        from iclgd.theory.more_derivation import loss_from_moments, uniform_moments_exact
-        from iclgd.theory.setting import uniform_half_width
-
-        a = sp.nsimplify(uniform_half_width(setting.x_dist))
-        mom = uniform_moments_exact(setting.d, setting.n, a, sp.nsimplify(setting.sigma2))
-        G = sp.Matrix(np.asarray(Gamma, float).tolist())
-        return float(loss_from_moments(mom, mom.E_gw, G, sp.nsimplify(setting.sigma2)))  # E[x xᵀ] = E[g wᵀ] = s² I
-    if claim_id == "M2m":
-        from iclgd.theory.more import m2m_beta
-        from iclgd.theory.more_derivation import m2m_loss_numeric
-
-        return m2m_loss_numeric(setting.Sigma, setting.Sigma_w, m2m_beta(setting), setting.n, setting.sigma2,
-                                np.asarray(Gamma, float))[0]
-    return None
+def trained_hooks(claim_id: str) -> TrainedHooks:
+    """The claim's trained-tier hooks from its Spec (none: its law through the one law mapping, no exact loss)."""
+    load()
+    spec = SPECS.get(claim_id)
+    return spec.trained if spec is not None and spec.trained is not None else TrainedHooks(law=None)
 
 
-def _loss_gd_beta(setting: Setting) -> float:
-    """M2m's L_β (GD from β at its best Γ: the centred M2g loss) — reported, never a bound for an LSA."""
-    from iclgd.theory.more import gamma_loss_m2m, m2m_beta
-
-    return float(gamma_loss_m2m(setting.Sigma, setting.Sigma_w, m2m_beta(setting), setting.n, setting.sigma2)[2])
+def _inverse_prior(law: dict, d: int) -> bool:
+    """The law is Ahn et al.'s: x ~ N(0, Σ), w ~ N(0, Σ⁻¹), linear responses, no prior mean."""
+    if law.get("x_uniform") is not None or law.get("mean") is not None or law.get("phi", "linear") != "linear" \
+            or law.get("m", 1) != 1 or law.get("scales") is not None:
+        return False
+    S = np.eye(d) if law.get("Sigma") is None else np.asarray(law["Sigma"], float)
+    Sw = np.eye(d) if law.get("Sigma_w") is None else np.asarray(law["Sigma_w"], float)
+    return bool(np.allclose(S @ Sw, np.eye(d), rtol=0, atol=1e-9 * max(1.0, float(np.abs(S).max()))))
 
 
 def _layer_checks(ro: dict, basin: list, setting: Setting, info: dict, extra: dict, checked: int) -> list[Check]:

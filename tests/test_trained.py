@@ -194,7 +194,7 @@ def test_cli_time_to_target_stops_early():
     (["--d", "2", "--n", "4", "--replicas", "0"], "--replicas"),
     (["--d", "2", "--n", "4", "--steps", "-1"], "--steps"),
     (["--d", "2", "--n", "4", "--layers", "0"], "--layers"),
-    (["--claim", "M2g", "--d", "2", "--n", "4", "--layers", "2"], "--layers"),
+    (["--claim", "M2g", "--d", "2", "--n", "4", "--cov-w", "[[2,0],[0,1]]", "--layers", "2"], "--layers"),
     (["--d", "2", "--n", "4", "--target-error", "0"], "--target-error"),
     (["--d", "2", "--n", "4", "--model", "softmax", "--layers", "2"], "--layers"),
     (["--d", "2", "--n", "4", "--dtype", "float16"], "--dtype"),

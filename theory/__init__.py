@@ -10,9 +10,9 @@ import importlib as _importlib
 import pkgutil as _pkgutil
 
 # Modules that register claims: M1/M2/M2g (lsa), M3 (nonlinear), S1 (order), Shen et al.'s
-# empirical pattern (shen), claims about trained models beyond the papers (peers), the eight claims of
-# shared/CLAIMS_MORE.md (more).
-for _name in ("lsa", "nonlinear", "order", "shen", "peers", "more"):
+# empirical pattern (shen), claims about trained models beyond the papers (peers); the other papers' claims
+# are in theory/papers.
+for _name in ("lsa", "nonlinear", "order", "shen", "peers"):
     try:
         _importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _e:  # a claim module not written yet

@@ -1,12 +1,14 @@
-"""Derivations of the eight claims of :mod:`iclgd.theory.more` from their data laws, not from the
-stated formulas (nothing here imports :mod:`iclgd.theory.more`).
+"""Derivations from the data laws of the linear-regression claims in theory/papers (ZFB, ZFB-length,
+Wu-length, GD-average, OLS, vO-uniform, Fu-Newton, M2m), not from their stated formulas (nothing here imports
+:mod:`iclgd.theory.papers`): the routes their exact checks compare against.
 
 - Length claims (ZFB, ZFB-length, Wu-length): the Γ-predictor's risk at test length M is
   L_M(Γ) = σ² + tr(ΣΣ_w) − 2 tr(Σ Γᵀ E[g wᵀ]) + tr(Σ Γᵀ E_M[g gᵀ] Γ) with E_M[g gᵀ] from the Isserlis
   engine at n = M. For Σ_w = ψ² I every moment is a function of Σ = Λ, so the risk is a sum over Λ's
   eigenvalues of one scalar function of (λ, t = tr Λ) — symbolic in d (:func:`length_spectral`).
 - GD-average: L(Γ = I) from the engine with d symbolic.
-- OLS: E‖(I − P)w‖² = tr(I − P) = d − n (noiseless n < d); with noise, σ²(1 + tr E[(XᵀX)⁻¹]) where
+- OLS: noiseless, ψ² tr(I − X⁺X) on one Gaussian instance of X in exact rationals (the value is the same
+  for almost every X); with noise, σ²(1 + tr E[(XᵀX)⁻¹]) where
   each diagonal entry of (XᵀX)⁻¹ is 1/χ²_{n−d+1} (Schur complement of a Wishart matrix, Muirhead
   1982, Thm 3.2.10), whose mean SymPy integrates against the χ² density.
 - vO-uniform: moments of U(−a, a) integrated by SymPy; E[‖x‖² x xᵀ] by independence of the
@@ -32,6 +34,15 @@ lam_sym = sp.Symbol("lambda", positive=True)  # an eigenvalue of Λ
 t_sym = sp.Symbol("t", positive=True)  # tr Λ
 M_sym = sp.Symbol("M", positive=True, integer=True)  # test length
 psi2_sym = sp.Symbol("psi2", positive=True)
+
+
+def tidy(x):
+    """``x`` simplified, unless it is already rational (a number or a matrix of numbers): exact rational
+    arithmetic needs no simplification, and SymPy's is slow."""
+    if isinstance(x, sp.MatrixBase):
+        return x if all(v.is_Rational for v in x) else sp.simplify(x)
+    x = sp.sympify(x)
+    return x if x.is_Rational else sp.simplify(x)
 
 
 # ---- spectral reduction --------------------------------------------------------------------
@@ -107,13 +118,13 @@ def moments_exact(Sigma: sp.Matrix, Sigma_w: sp.Matrix, n, sigma2) -> Moments:
 def optimum_exact(Sigma, Sigma_w, n, sigma2) -> sp.Matrix:
     """Γ* = E[g gᵀ]⁻¹ E[g wᵀ] (the stationary point of the convex L(Γ); Hessian 2 Σ ⊗ E[g gᵀ])."""
     mom = moments_exact(Sigma, Sigma_w, n, sigma2)
-    return sp.simplify(mom.E_gg.inv() * mom.E_gw)
+    return tidy(mom.E_gg.inv() * mom.E_gw)
 
 
 def risk_at_length_exact(Sigma, Sigma_w, M, sigma2, Gamma) -> sp.Expr:
     """L_M(Γ) for ŷ = gᵀ Γ x_q, g averaged over M test demonstrations (engine moments at n = M)."""
     mom = moments_exact(Sigma, Sigma_w, M, sigma2)
-    return sp.nsimplify(sp.expand(sp.sympify(loss_expr(mom, sp.ImmutableMatrix(Sigma), sp.ImmutableMatrix(Gamma),
+    return tidy(sp.expand(sp.sympify(loss_expr(mom, sp.ImmutableMatrix(Sigma), sp.ImmutableMatrix(Gamma),
                                                        sigma2).doit())))
 
 
@@ -137,16 +148,25 @@ def inverse_chi2_mean() -> sp.Expr:
 
 
 @lru_cache(maxsize=None)
-def derive_ols(psi2=1) -> tuple[sp.Expr, sp.Expr]:
-    """(noiseless risk for n < d, noisy risk for n > d + 1), d and n symbolic, w ~ N(0, ψ² I).
+def derive_ols_noisy() -> sp.Expr:
+    """Risk of minimum-norm least squares with noise, n > d + 1, d and n symbolic, x, w ~ N(0, I).
 
-    Noiseless, n < d: ŵ = X⁺Xw = P w with P the projection on the row space of X (rank n,
-    independent of w), so the risk is E‖(I − P)w‖² = ψ² tr(I − P) = ψ²(d − n). With noise: ŵ − w =
-    (XᵀX)⁻¹Xᵀε (w drops out), risk σ² + σ² tr E[(XᵀX)⁻¹] = σ²(1 + d·E[1/χ²_{n−d+1}])."""
-    d, n = d_sym, n_sym
-    noiseless = psi2 * (d - n)  # ψ² (tr(I_d) − rank P)
+    ŵ − w = (XᵀX)⁻¹Xᵀε (w drops out), so the risk is σ² + σ² tr E[(XᵀX)⁻¹] = σ²(1 + d·E[1/χ²_{n−d+1}])."""
     mean, k = inverse_chi2_mean()
-    return noiseless, sp.simplify(s2_sym * (1 + d * mean.subs(k, n - d + 1)))
+    return sp.simplify(s2_sym * (1 + d_sym * mean.subs(k, n_sym - d_sym + 1)))
+
+
+def ols_noiseless_instance(d: int, n: int, psi2=1, seed: int = 0) -> sp.Expr:
+    """Noiseless risk of minimum-norm least squares for x ~ N(0, I), w ~ N(0, ψ² I), computed on one instance.
+
+    y = Xw gives ŵ = X⁺Xw, and x_q ~ N(0, I), w independent of X, so the risk is E‖(I − X⁺X)w‖² =
+    ψ² E tr(I − X⁺X). I − X⁺X projects onto ker X, whose dimension is the same for almost every Gaussian X;
+    so the expectation is the value at one Gaussian draw (6 decimals, seeded), computed here in exact
+    rationals by SymPy's pseudo-inverse. Nothing about rank is assumed: a draw of lower rank would show."""
+    rng = np.random.default_rng([seed, d, n])
+    X = sp.Matrix(n, d, [sp.Rational(round(v * 10**6), 10**6) for v in rng.standard_normal(n * d)])
+    P = X.pinv() * X
+    return sp.nsimplify(psi2) * (sp.eye(d) - P).trace()
 
 
 # ---- vO-uniform -----------------------------------------------------------------------------------
@@ -179,7 +199,7 @@ def uniform_moments_exact(d: int, n, a, sigma2=0) -> Moments:
         for k in range(d):
             Q[i, k] = sum(_product_moment(_powers(i, k, j, j), a) for j in range(d))
     E_gg = (sp.sympify(n) - 1) / n * C * C + Q / n + sigma2 / sp.sympify(n) * C
-    return Moments(sp.simplify(E_gg), C, sp.eye(d))
+    return Moments(tidy(E_gg), C, sp.eye(d))
 
 
 def _powers(*idx) -> dict:
@@ -204,7 +224,7 @@ def derive_uniform_symbolic() -> tuple[sp.Expr, sp.Expr]:
 def loss_from_moments(mom: Moments, Sigma: sp.Matrix, Gamma: sp.Matrix, sigma2) -> sp.Expr:
     """L(Γ) = σ² + tr(Σ E[wwᵀ]) − 2 tr(Σ Γᵀ E[g wᵀ]) + tr(Σ Γᵀ E[g gᵀ] Γ) — valid for any law of x
     with covariance Σ, independent query (conditioning on (w, g))."""
-    return sp.simplify(sigma2 + (Sigma * mom.E_ww).trace() - 2 * (Sigma * Gamma.T * mom.E_gw).trace()
+    return tidy(sigma2 + (Sigma * mom.E_ww).trace() - 2 * (Sigma * Gamma.T * mom.E_gw).trace()
                        + (Sigma * Gamma.T * mom.E_gg * Gamma).trace())
 
 
@@ -254,11 +274,11 @@ def m2m_exact(Sigma: sp.Matrix, Sigma_w: sp.Matrix, beta: sp.Matrix, n, sigma2):
     E_gg = expect_w_mean(terms, Sigma_w, beta)
     E_gw = sp.Matrix(S) * (Sigma_w + beta * beta.T)  # E[E[g | w] wᵀ] = Σ E[w wᵀ]
     mom = Moments(E_gg, E_gw, Sigma_w + beta * beta.T)
-    G = sp.simplify(E_gg.inv() * E_gw)
-    L_gamma = sp.nsimplify(loss_from_moments(mom, sp.Matrix(S), G, sigma2))
+    G = tidy(E_gg.inv() * E_gw)
+    L_gamma = loss_from_moments(mom, sp.Matrix(S), G, sigma2)
     centred = moments_exact(Sigma, Sigma_w, n, sigma2)
     Gb = centred.E_gg.inv() * centred.E_gw
-    L_beta = sp.nsimplify(loss_from_moments(centred, sp.Matrix(S), Gb, sigma2))
+    L_beta = loss_from_moments(centred, sp.Matrix(S), Gb, sigma2)
     return G, L_gamma, L_beta, odd
 
 

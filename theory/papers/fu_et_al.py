@@ -1,0 +1,79 @@
+"""Fu, Chen, Jia & Sharan (NeurIPS 2024), "Transformers Learn Higher-Order Optimization Methods for
+In-Context Learning: A Study with Linear Models": Newton's iteration for S⁻¹, M₀ = αS,
+M_{k+1} = M_k (2I − S M_k). Registered as an identity (Fu-Newton): I − S M_k = (I − αS²)^{2^k} holds for any
+S and α, so its checks cannot fail by construction; the paper's claim that trained multi-layer linear
+transformers track these iterates layer by layer is not tested here. Setting: S = cov, k = n, and
+α = 1/tr(S²) — the suite's choice (rational for rational S); Fu et al.'s code normalises by ‖SSᵀ‖_F."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..claims import Citation, Claim, Part, Prediction, register
+from ..dual import lib
+from ..setting import Setting
+from ..validators import exact_ok, mat_str, only
+
+PAPER = dict(
+    authors="Deqing Fu and Tian-Qi Chen and Robin Jia and Vatsal Sharan",
+    title="Transformers Learn Higher-Order Optimization Methods for In-Context Learning: A Study with Linear Models",
+    venue="Advances in Neural Information Processing Systems (NeurIPS)", year=2024,
+    url="https://arxiv.org/abs/2310.17086", bibkey="fu2024transformers")
+EXACT_K_MAX = 6  # exact M_k up to this many Newton iterations (entry sizes double per step)
+
+
+def newton_iterates(S, alpha, k):
+    """M₀ = αS, M_{j+1} = M_j (2I − S M_j); returns [M₀, …, M_k]."""
+    X = lib(S)
+    I2 = 2 * X.eye(S.shape[0])
+    Ms = [alpha * S]
+    for _ in range(k):
+        Ms.append(Ms[-1] @ (I2 - S @ Ms[-1]))
+    return Ms
+
+
+def newton_residual_closed_form(S, alpha, k):
+    """The identity: I − S M_k = (I − αS²)^{2^k}."""
+    X = lib(S)
+    E = X.eye(S.shape[0]) - alpha * S @ S
+    for _ in range(k):
+        E = E @ E
+    return E
+
+
+def default_alpha(S):
+    """α = 1 / tr(S²) ≤ 1/λ_max²: then 0 ≤ I − αS² ≺ I, so the iteration converges."""
+    return 1 / lib(S).tr(S @ S)
+
+
+def _validate(s: Setting):
+    only(s, "Fu-Newton", {"cov"}, {"sigma2": "Fu-Newton is a matrix iteration: no label noise"})
+
+
+def _predict(s: Setting, exact_: bool) -> Prediction:
+    """gamma = M_k, eta = α, loss = ‖I − S M_k‖_F² = tr((I − αS²)^{2^{k+1}})."""
+    S, k = s.Sigma, s.n
+    alpha = float(default_alpha(S))
+    E = newton_residual_closed_form(S, alpha, k)
+    Mk = np.linalg.solve(S, np.eye(s.d) - E)  # M_k = S⁻¹ (I − E_k)
+    ex = None
+    if exact_ and exact_ok(s) and k <= EXACT_K_MAX:
+        Se = s.Sigma_exact
+        ae = default_alpha(Se)
+        Ee = newton_residual_closed_form(Se, ae, k)
+        ex = {"gamma": mat_str(Se.inv() * (sp.eye(s.d) - Ee)), "eta": str(ae), "loss": str((Ee * Ee).trace())}
+    return Prediction((Mk + Mk.T) / 2, alpha, float(np.sum(E * E)), ex)
+
+
+register(Claim(
+    id="Fu-Newton", citation=Citation(**PAPER, theorem="Newton iteration for S⁻¹"), tag="[paper]",
+    statement="For SPD S and M₀ = αS, M_{k+1} = M_k (2I − S M_k) satisfies I − S M_k = (I − αS²)^{2^k} exactly, hence "
+    "converges to S⁻¹ quadratically when ‖I − αS²‖ < 1. (Setting: S = cov, k = n, α = 1/tr(S²).)",
+    assumptions=("S symmetric positive definite", "M₀ = αS with ‖I − αS²‖ < 1"),
+    parts=(Part("trained multi-layer linear transformers implement iterations of Newton's method for S⁻¹ "
+                "(not tested by this identity)", "paper"),
+           Part("I − S M_k = (I − αS²)^{2^k} for any S, α (an identity: its checks cannot fail)", "derived"),
+           Part("α = 1/tr(S²) (Fu et al.'s code normalises by ‖SSᵀ‖_F)", "convention")),
+    predict_fn=_predict, validate_fn=_validate, conditioning="cov-and-prior",
+    kind="identity",
+))
