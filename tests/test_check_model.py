@@ -327,13 +327,13 @@ def _binom_upper(R: int, p: float, alpha: float = 1e-3) -> int:
 
 @pytest.mark.slow
 def test_interval_coverage_and_false_alarm_rate():
-    """R seeds (``ICLGD_CALIBRATION_SEEDS``, default 40; the README's numbers are from 300) each of
+    """R seeds (``ICLGD_CALIBRATION_SEEDS``, default 10, a smoke check; the README's numbers are from 300) each of
     (a) 0.9 η, true gap from the exact population loss: the nominal-90 % interval's coverage within the
     binomial's 99.9 % range, and the checker's 99.9 % interval missing no more often than Bin(R, 1e-3)
     allows at 1e-3; (b) a model exactly at the margin (true gap = 0.01 L*): reached and not-reached each no
     more often than Bin(R, 5e-4) allows (each is ≤ 5e-4 per run by construction); (c) one GD step at η
     computed independently in float32 (an nn.Module): never not-reached, inconclusive or refuted."""
-    R = int(os.environ.get("ICLGD_CALIBRATION_SEEDS", "40"))
+    R = int(os.environ.get("ICLGD_CALIBRATION_SEEDS", "10"))
     eta, L = _eta(), get_claim("M1").predict(S, exact=False).loss
     models = {"short": 0.9, "edge": _solve_edge(eta, L)}
     z90 = 1.6448536269514722  # two-sided 90 %
