@@ -60,21 +60,27 @@ def inverse_chi2_mean(k: int) -> sp.Rational:
     return sp.nsimplify(sp.simplify(sp.integrate(density / x, (x, 0, sp.oo))))
 
 
-def minnorm_risk_route(p: int, n: int, used2, dropped2, sigma2) -> sp.Expr:
-    """Risk E(y_q − x_qᵀβ̂)² of min-norm least squares on p of the isotropic features (β̂ zero elsewhere), the
-    used part of β with ‖β_T‖² = used2, the dropped part ‖β_Tᶜ‖² = dropped2 (it acts as noise of variance
-    s² = dropped2 + σ², independent of the used features): p ≤ n − 2: s²(1 + E tr (X_TᵀX_T)⁻¹);
-    p ≥ n + 2: s²(1 + E tr (X_TX_Tᵀ)⁻¹) + ‖β_T‖²(1 − E tr P/p), E tr P = n; sympy.oo in between (unless s² = 0).
-    Exact for rational inputs."""
+def minnorm_risk_parts(p: int, n: int, used2, dropped2, sigma2) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(s², variance, bias) of min-norm least squares on p of the isotropic features (β̂ zero elsewhere), whose risk
+    E(y_q − x_qᵀβ̂)² is their sum: the used part of β has ‖β_T‖² = used2, the dropped part ‖β_Tᶜ‖² = dropped2, which
+    acts as noise of variance s² = dropped2 + σ² independent of the used features; variance s² E tr (X_TᵀX_T)⁻¹
+    (p ≤ n − 2) or s² E tr (X_TX_Tᵀ)⁻¹ (p ≥ n + 2), sympy.oo in between unless s² = 0; bias
+    ‖β_T‖²(1 − E tr P/p) = ‖β_T‖²(1 − n/p) for p > n, else 0. Exact for rational inputs."""
     s2 = sp.nsimplify(dropped2) + sp.nsimplify(sigma2)
-    used2 = sp.nsimplify(used2)
+    bias = sp.nsimplify(used2) * (1 - sp.Rational(n, p)) if p > n else sp.Integer(0)
     m, M = min(n, p), max(n, p)
-    bias = used2 * (1 - sp.Rational(n, p)) if p > n else sp.Integer(0)
     if s2 == 0:
-        return bias
-    if abs(p - n) <= 1:
-        return sp.oo
-    return s2 * (1 + m * inverse_chi2_mean(M - m + 1)) + bias
+        variance = sp.Integer(0)
+    elif abs(p - n) <= 1:
+        variance = sp.oo
+    else:
+        variance = s2 * m * inverse_chi2_mean(M - m + 1)
+    return s2, variance, bias
+
+
+def minnorm_risk_route(p: int, n: int, used2, dropped2, sigma2) -> sp.Expr:
+    """The risk, the sum of :func:`minnorm_risk_parts`."""
+    return sum(minnorm_risk_parts(p, n, used2, dropped2, sigma2))
 
 
 # ---- Monte Carlo ---------------------------------------------------------------------------------
