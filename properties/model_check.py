@@ -422,8 +422,8 @@ def plot(report: ModelReport, path) -> str:
     import matplotlib.pyplot as plt
 
     pts = report.points
-    inside = [p for p in pts if p.in_class]
-    heat = inside[-1] if inside else None
+    inside = [p for p in pts if p.in_class] or (pts if report.gamma_weights is not None else [])
+    heat = inside[-1] if inside else None  # in the class, or an LSA whose weights give its Γ
     G_eff = None
     if heat is not None:
         G_eff = np.asarray(report.gamma_weights if report.gamma_weights is not None else heat.gamma_fit)

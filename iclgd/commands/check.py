@@ -180,12 +180,13 @@ def _human(o: dict) -> None:
               f"{_g(gap['mean'], '+.3g') + ' [' + _g(gap['lo'], '+.3g') + ', ' + _g(gap['hi'], '+.3g') + ']':>32} "
               f"{_g((p['bayes_risk'] or {}).get('mean')):>9} {_g((b.get('ridge') or {}).get('mean')):>9} "
               f"{_g((b.get('ols') or {}).get('mean')):>9} {_g((b.get('averaging') or {}).get('mean')):>9}")
-    last = [p for p in o["points"] if p["in_class"]]
-    if last:
+    last = [p for p in o["points"] if p["in_class"]] or (o["points"] if o["gamma_weights"] else [])
+    if last:  # in the class, or an LSA whose weights say what its Γ is (nuisance terms and all)
         p = last[-1]
         G = o["gamma_weights"] or p["gamma_fit"]
-        print(f"  effective Γ at n={p['n']} ({'weights' if o['gamma_weights'] else 'least squares over g ⊗ x_q'}; "
-              f"‖Γ − Γ*‖/‖Γ*‖ = {_g(p['gamma_rel_error'], '.3g')}) beside Γ*:")
+        src = (f"from {mc['weights']}, nuisance norm {_g(mc['weights_nuisance_norm'], '.3g')}" if o["gamma_weights"]
+               else f"least squares over g ⊗ x_q; ‖Γ − Γ*‖/‖Γ*‖ = {_g(p['gamma_rel_error'], '.3g')}")
+        print(f"  effective Γ at n={p['n']} ({src}) beside Γ*:")
         for row, row_star in zip(G, p["gamma_star"]):
             print("       " + "  ".join(f"{v:>+10.4g}" for v in row) + "   |  " + "  ".join(f"{v:>+10.4g}" for v in row_star))
     print(f"  verdict: {o['verdict']} — {next(p['why'] for p in o['points'] if p['verdict'] == o['verdict'])}")
