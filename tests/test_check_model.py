@@ -174,6 +174,8 @@ def test_refuted_only_inside_the_class(capsys, tmp_path, monkeypatch):
     assert (rc, o["verdict"]) == (1, REFUTED) and len(o["records"]) == 1
     rec = json.loads(next((recs / "perturbed").glob("*.json")).read_text())  # a perturbed run's record
     assert rec["verdict"] == REFUTED and rec["claim"] == "M1" and rec["reproduce"].startswith("iclgd ")
+    assert main(["counterexamples", "replay", rec["id"], "--dir", str(recs)]) == 2  # not a test: says how instead
+    assert "was written by `iclgd check`" in capsys.readouterr().err
     rc, o, _ = _run(capsys, "--model", f"{EXAMPLE}:ridge_posterior_mean", *M1, *PROMPTS, "--json")
     assert o["verdict"] == BETTER_THAN_CLASS and not o["records"]
     rc, o, _ = _run(capsys, "--model", f"{EXAMPLE}:one_step_gd", *M1, *PROMPTS, "--model-class", "other", "--json")
@@ -382,3 +384,44 @@ class _GammaModule(torch.nn.Module):
 
     def forward(self, X, y, xq):
         return self.eta * torch.einsum("bn,bnd,bd->b", y, X, xq) / X.shape[1]
+
+
+# ---- the gpu tier: the same code with device= ----------------------------------------------------------
+class _OptimalStep(torch.nn.Module):
+    """One GD step at M1's optimal η for the prompt's own n and d (σ² fixed): a module that runs on the device."""
+
+    def __init__(self, sigma2: float, scale: float = 1.0):
+        super().__init__()
+        self.register_buffer("sigma2", torch.tensor(sigma2, dtype=torch.float64))
+        self.scale = scale
+
+    def forward(self, X, y, xq):
+        n, d = X.shape[1], X.shape[2]
+        eta = self.scale * n / (n + d + 1 + self.sigma2)
+        return eta * torch.einsum("bn,bnd,bd->b", y, X, xq) / n
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_check_on_the_device(device):
+    """Prompts drawn by a generator on ``device``, a module run there, a NumPy model fed from it: on CUDA at
+    d = 16, n = 32, 64 with 2¹⁸ prompts per n; tiny on CPU behind ICLGD_GPU_ON_CPU (d = 3, n = 4, 8)."""
+    cuda = device.type == "cuda"
+    d, ns, prompts = (16, [32, 64], 1 << 18) if cuda else (3, [4, 8], 4096)
+    setting = Setting(d, ns[0], 0.5)
+    report = model_check.check_model(wrap_model(_OptimalStep(0.5), device=device), "M1", setting, ns, device=device,
+                                     prompts=prompts)
+    assert report.verdict == REACHED and report.device == str(device), report.summary()
+    ridge = model_check.check_model(wrap_model(_ridge), "M1", setting, ns, device=device, prompts=prompts)
+    assert ridge.verdict == BETTER_THAN_CLASS, ridge.summary()
+    if cuda:  # enough prompts to decide the 0.9 η model's gap at these sizes
+        short = model_check.check_model(wrap_model(_OptimalStep(0.5, 0.9), device=device), "M1", setting, ns,
+                                        device=device, prompts=prompts)
+        assert short.verdict == NOT_REACHED, short.summary()
+
+
+def _ridge(X, y, xq):
+    """The posterior mean at σ² = 0.5 for w ~ N(0, I), any d (NumPy)."""
+    A = np.einsum("bnd,bne->bde", X, X) + 0.5 * np.eye(X.shape[2])
+    w = np.linalg.solve(A, np.einsum("bnd,bn->bd", X, y)[..., None])[..., 0]
+    return np.einsum("bd,bd->b", w, xq)

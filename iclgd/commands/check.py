@@ -148,7 +148,7 @@ def _write_records(report, args) -> list[str]:
     for c in report.checks:
         if c.verdict == REFUTED:
             rec = records.build([c], nodeid=f"iclgd check --model {report.model}", verdict=REFUTED)
-            rec["reproduce"] = command
+            rec.update(reproduce=command, source="iclgd check")  # `counterexamples replay` points here
             ids.append(records.write(rec, args.records))
     return ids
 

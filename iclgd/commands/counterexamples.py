@@ -71,6 +71,8 @@ def _replay(rec: dict, args) -> int:
 
     from iclgd.properties import records
 
+    if rec.get("source") == "iclgd check":  # a model checked from the command line, not a test of a suite
+        raise UsageError(f"ID: {rec['id']} was written by `iclgd check`; reproduce it with `{rec['reproduce']}`")
     suite = Path(args.suite) if args.suite else Path(__file__).resolve().parents[2] / "tests"
     if not suite.is_dir():
         raise UsageError(f"--suite: tests folder {suite} does not exist")
