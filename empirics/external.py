@@ -251,7 +251,7 @@ class ExternalModel:
             raise ModelError("--model", f"{self.name} returned {k} non-finite value(s) of {B} (first at index {i}: "
                              f"{float(t[i])}) ({shapes})")
         self.out_dtype = t.dtype if t.is_floating_point() else torch.float64
-        return t.to(self.device, torch.float64)
+        return t.to(self.device, torch.float64).clone()  # its own storage: never a view of a larger output
 
 
 def declared_class(model: ExternalModel) -> Optional[str]:

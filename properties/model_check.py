@@ -280,11 +280,11 @@ def check_model(
                                dtype=torch.float64, **law)
             X, y, xq = p.X[:, :n], p.y[:, :n], p.X[:, n]  # (b, n, d), (b, n), (b, d)
             g = torch.einsum("bi,bia->ba", y, X) / n  # (b, d)
-            cols["yq"].append(p.y[:, n])
+            cols["yq"].append(p.y[:, n].clone())  # copies: a view would keep the whole chunk alive
             cols["yhat"].append(model(X, y, xq))
             cols["ystar"].append(_gamma_out(g, pred.gamma, xq))
             cols["g"].append(g)
-            cols["xq"].append(xq)
+            cols["xq"].append(xq.clone())
             base["ols"].append((b, *ols_loss(p)))
             base["averaging"].append((b, *gamma_loss(p, torch.eye(d, dtype=torch.float64))))
             if lin is not None:
@@ -316,7 +316,7 @@ def check_model(
         gamma_weights=weights[0].tolist() if weights else None, points=points, verdict=verdict, checks=checks)
 
 
-def _below(iv: Interval, z: float, floor: float) -> float:
+def _below(iv: Interval, floor: float) -> float:
     """How far below 0 the mean is, in SEs, beyond ``floor`` (0 when not below; ∞ when exact and below)."""
     excess = -(iv.mean + floor)
     if excess <= 0:
@@ -354,8 +354,8 @@ def _compare(model, claim_id, s, pred, c, base, declared, weights, chunk, z_int,
             "unexplained_fraction": frac}
     m = margin * L
     # (1) below the class optimum: refutation inside the class, better-than-class outside it
-    z_model = _below(gap, z_ref, floor)
-    z_fit = _below(gfit_gap, z_ref, floor) if gfit_gap is not None else 0.0
+    z_model = _below(gap, floor)
+    z_fit = _below(gfit_gap, floor) if gfit_gap is not None else 0.0
     why_z = (f"one-sided z={z_ref:.2f} (trained-family level {per_check_alpha('trained'):.1e}, Bonferroni over "
              f"{grid} n × 2 checks) on the paired per-prompt excess over Γ*'s output, {int(yq.numel())} prompts, "
              f"beyond a floor of {finite_floor(model.out_dtype):.1e}·L* (1000 ε of the output dtype)")
@@ -379,7 +379,7 @@ def _compare(model, claim_id, s, pred, c, base, declared, weights, chunk, z_int,
     # (3) not below the Bayes risk of the law (any predictor)
     if bayes_gap is not None:
         cks.append(Check(claim_id, "model risk ≥ Bayes risk of the law (paired excess over the posterior mean)",
-                         0.0, bayes_gap.mean, _below(bayes_gap, z_ref, floor), z_ref,
+                         0.0, bayes_gap.mean, _below(bayes_gap, floor), z_ref,
                          why_z.replace("Γ*'s output", "x_qᵀE[w | context]"), info, "bayes"))
     v = [ck.verdict for ck in cks]
     if len(v) > 2 and v[2] == BELOW_BAYES:
