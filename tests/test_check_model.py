@@ -274,6 +274,11 @@ USER_TEST = textwrap.dedent("""
     def test_an_undertrained_model_is_flagged(check_model):
         report = check_model(one_step_gd_short, d=5, n=20, sigma2=0.5, prompts=16384)
         assert report.verdict == "not-reached", report.summary()
+
+    @pytest.mark.claim("M1")
+    def test_a_check_of_my_own(claim_checks):
+        c = claim_checks.check("M1", "my read-off of η", 0.7547, 0.7547 + 1e-12, 1e-9, "float64 rounding")
+        assert c.verdict == "held" and claim_checks.checks == [c]
 """)
 PLAIN_TEST = "def test_plain():\n    assert 1 + 1 == 2\n"
 
