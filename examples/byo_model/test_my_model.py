@@ -23,7 +23,7 @@ def test_one_step_gd_reaches_the_optimum(check_model):
 
 
 @pytest.mark.claim("M1")
-def test_my_trained_module(check_model, tmp_path):
+def test_my_trained_module(check_model):
     model = GammaPredictor(5, optimal_eta(5, 20))  # e.g. torch.load(...) of your checkpoint
     report = check_model(model, d=5, n=20, sigma2=0.5, device="cuda" if torch.cuda.is_available() else "cpu")
     assert report.verdict == REACHED, report.summary()
