@@ -39,15 +39,15 @@ def describe(s: Setting, **extra) -> dict:
 
 # ---- 1. global optimality of Γ* on the exact population loss ----------------------------------
 def _independent_pieces(claim_id: str, s: Setting):
-    """(Σ, E[g gᵀ], E[g wᵀ] (or P), tr(ΣΣ_w) (or E f²), absolute error of the pieces, M3 check or None).
+    """(Σ, E[g gᵀ], E[g wᵀ] (or P), tr(ΣΣ_w) (or E f²), absolute error of the pieces, moment check or None).
 
-    M1/M2/M2g: the derived Isserlis moments (:mod:`iclgd.theory.derivation`), exact up to rounding.
-    M3: the x-conditioned quadrature of :func:`iclgd.theory.nonlinear.moments_by_quadrature` — not
-    the moment code the prediction uses — with P = (μ/d) I and Q = (ν/d) I (w ~ N(0, I) makes P
-    and Q commute with every rotation), held against the prediction's moments as its own check."""
-    law = data_law(claim_id, s)
-    if claim_id != "M3":
-        return (*loss_pieces(law), 0.0, None)
+    Linear targets (M1/M2/M2g, M3 at f(x) = wᵀx): the derived Isserlis moments of the claim's law
+    (:mod:`iclgd.theory.derivation`), exact up to rounding. Nonlinear families (M3): the x-conditioned
+    quadrature of :func:`iclgd.theory.nonlinear.moments_by_quadrature` — not the moment code the prediction
+    uses — with P = (μ/d) I and Q = (ν/d) I (w ~ N(0, I) makes P and Q commute with every rotation), held
+    against the prediction's moments as its own check."""
+    if s.target == "linear":
+        return (*loss_pieces(data_law(claim_id, s)), 0.0, None)
     target = parse_target(s.target, s.d)
     mu, nu, Ef2, err = moments_by_quadrature(target, s.d)
     P_, Q_, E_ = nonlinear.moments(target, s.d)  # the prediction's own moment code, looked up live
@@ -206,12 +206,13 @@ RIDGE_Z = z_crit(1, 2 * REPLICATE_ALPHA)  # one-sided, 3.72 per replicate
 
 def loss_statistics(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 100_000, n_risk: int = 10_000,
                     device=None):
-    """One replicate: (|MC loss of Γ* − L*| / SE, (ridge risk − L*)⁺ / SE or 0 for M3), with the values."""
+    """One replicate: (|MC loss of Γ* − L*| / SE, (ridge risk − L*)⁺ / SE, or 0 for a nonlinear target, whose
+    Bayes predictor is not ridge), with the values."""
     pred = get_claim(claim_id).predict(s, exact=False)
     p = sample_prompts(n_prompts, s.n, s.d, generator=generator(seed, device), device=device, **sampler_args(claim_id, s))
     mean, se = relaxation.mc_loss(p, torch.as_tensor(pred.gamma))
     z_loss = max(0.0, abs(mean - pred.loss) - pred.error) / se  # numeric error of L* (tanh quadrature) allowed
-    if claim_id == "M3":
+    if s.target != "linear":
         return (z_loss, 0.0), dict(mean=mean, se=se)
     dist = get_claim(claim_id).distribution(s)
     sub = type(p)(p.X[:n_risk], p.y[:n_risk], p.w[:n_risk])
@@ -233,7 +234,7 @@ def loss_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 100_00
     out = [check(claim_id, "loss of the Γ* predictor (Monte Carlo) vs L*", pred.loss, v["mean"], LOSS_Z,
                  f"(|mean − L*| − numeric error {pred.error:.1e})⁺ / SE ≤ {LOSS_Z:.2f} (N = {n_prompts}), "
                  + replicate_rule(replicates), {**where, "se": v["se"]}, error=zl)]
-    if claim_id != "M3":
+    if "risk" in v:  # a linear target: ridge is the Bayes predictor
         out.append(check(claim_id, "L* ≥ Bayes risk of ridge (posterior mean)", v["risk"], pred.loss, RIDGE_Z,
                          f"one-sided: (risk − L*)⁺ / SE ≤ {RIDGE_Z:.2f}, " + replicate_rule(replicates),
                          {**where, "bayes_risk": v["risk"], "bayes_risk_se": v["rse"]}, error=zr))
@@ -241,7 +242,7 @@ def loss_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 100_00
 
 
 # ---- 4. peer constructions ---------------------------------------------------------------------
-def von_oswald_check(X, y, xq, W0, eta: float, setting: dict) -> Check:
+def von_oswald_check(X, y, xq, W0, eta: float, setting: dict, *, claim: str) -> Check:
     """von Oswald's layer reproduces one GD step; tolerance 2 γ_N |·| with N = n(d+1) + d + 4."""
     ys, yq = constructions.von_oswald_layer(X, y, xq, W0, eta)
     dW = constructions.gd_step(X, y, W0, eta)
@@ -252,11 +253,11 @@ def von_oswald_check(X, y, xq, W0, eta: float, setting: dict) -> Check:
     mag = ay.max() + eta / n * torch.einsum("bi,bij->bj", r_abs, aX @ torch.cat([aX, xq.abs()[:, None]], 1).mT).max()
     err = max(float((ys - ref_s).abs().max()), float((yq - ref_q).abs().max()))
     tol = 2 * float_tolerance(np.float64, n * (d + 1) + d + 4, float(mag))
-    return check("M1", "von Oswald construction vs one GD step", 0.0, err, tol,
+    return check(claim, "von Oswald construction vs one GD step", 0.0, err, tol,
                  "2·γ_N·(computation on absolute values), N = n(d+1)+d+4, float64", setting, error=err)
 
 
-def ahn_check(X, y, xq, A, setting: dict) -> Check:
+def ahn_check(X, y, xq, A, setting: dict, *, claim: str) -> Check:
     """Ahn et al.'s L layers reproduce L preconditioned GD steps; tolerance 2 γ_N p̃ with
     p̃ the GD recursion run on absolute values and N = L(2n + 2d + 4)."""
     out, ref = constructions.ahn_transformer(X, y, xq, A), constructions.preconditioned_gd(X, y, xq, A)
@@ -267,7 +268,7 @@ def ahn_check(X, y, xq, A, setting: dict) -> Check:
     mag = float(torch.einsum("bd,bd->b", xq.abs(), w).max())
     err = float((out - ref).abs().max())
     tol = 2 * float_tolerance(np.float64, len(A) * (2 * n + 2 * d + 4), mag)
-    return check("M2g", f"Ahn et al. {len(A)}-layer construction vs preconditioned GD", 0.0, err, tol,
+    return check(claim, f"Ahn et al. {len(A)}-layer construction vs preconditioned GD", 0.0, err, tol,
                  "2·γ_N·p̃(|x|) of the GD recursion, N = L(2n+2d+4), float64", setting, error=err)
 
 

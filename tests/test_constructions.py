@@ -21,7 +21,7 @@ def _prompts(seed, B, n, d):
 def test_von_oswald_layer_is_one_gd_step(d, n, eta, seed):
     X, y, xq, g = _prompts(seed, 64, n, d)
     W0 = torch.randn(d, generator=g, dtype=torch.float64)
-    c = cf.von_oswald_check(X, y, xq, W0, eta, dict(d=d, n=n, eta=eta, seed=seed))
+    c = cf.von_oswald_check(X, y, xq, W0, eta, dict(d=d, n=n, eta=eta, seed=seed), claim="M1")
     assert c.holds, c.summary()
 
 
@@ -31,7 +31,7 @@ def test_ahn_layers_are_preconditioned_gd_steps(d, n, layers, seed):
     X, y, xq, g = _prompts(seed, 64, n, d)
     A = torch.randn(layers, d, d, generator=g, dtype=torch.float64) / d
     A = (A + A.mT) / 2  # Ahn et al.'s preconditioners are symmetric
-    c = cf.ahn_check(X, y, xq, A, dict(d=d, n=n, layers=layers, seed=seed))
+    c = cf.ahn_check(X, y, xq, A, dict(d=d, n=n, layers=layers, seed=seed), claim="M2g")
     assert c.holds, c.summary()
 
 
@@ -42,4 +42,4 @@ def test_constructions_detect_a_wrong_step():
     ys, yq = cf.constructions.von_oswald_layer(X, y, xq, W0, 0.5)
     dW = cf.constructions.gd_step(X, y, W0, 0.505)
     err = float((yq + torch.einsum("bd,bd->b", xq, dW)).abs().max())
-    assert err > 1e3 * cf.von_oswald_check(X, y, xq, W0, 0.5, {}).tolerance
+    assert err > 1e3 * cf.von_oswald_check(X, y, xq, W0, 0.5, {}, claim="M1").tolerance
