@@ -332,7 +332,7 @@ def _binom_upper(R: int, p: float, alpha: float = 1e-3) -> int:
     return k
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_interval_coverage_and_false_alarm_rate():
     """R seeds (``ICLGD_CALIBRATION_SEEDS``, default 10, a smoke check; the README's numbers are from 300) each of
     (a) 0.9 η, true gap from the exact population loss: the nominal-90 % interval's coverage within the
