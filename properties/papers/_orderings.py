@@ -8,27 +8,42 @@ from iclgd.properties import closed_form as cf
 from iclgd.properties.checks import check
 
 
-def paired(diff) -> tuple[float, float]:
-    """(mean, SE) of a (B,) tensor of per-prompt differences."""
-    return float(diff.mean()), float(diff.std() / diff.numel() ** 0.5)
+def mean_se(t) -> tuple[float, float]:
+    """(mean, SE) of a (B,) tensor."""
+    return float(t.mean()), float(t.std() / t.numel() ** 0.5)
+
+
+FLOOR = 1e-10  # float64 rounding of a difference of two squared errors, relative to their size
+
+
+def paired(a, b) -> tuple[float, float, float]:
+    """(mean, SE) of the per-prompt differences a − b of two (B,) tensors of squared errors, and their scale
+    max(1, mean a, mean b) (the float64 floor of the statistic is relative to it)."""
+    diff = a - b
+    return float(diff.mean()), float(diff.std() / diff.numel() ** 0.5), max(1.0, float(a.mean()), float(b.mean()))
 
 
 def ordering_check(claim: str, quantity: str, replicate, setting: dict, *, expect: str = "hold"):
-    """``replicate(j)`` → (mean, SE) of A − B on fresh prompts (seed offset j); statistic (mean)⁺/SE ≤ 3.72 per
-    replicate, under the replicate rule (a refutation's confirmation passes expect="refute")."""
+    """``replicate(j)`` → :func:`paired` of A, B on fresh prompts (seed offset j); statistic
+    (mean − 1e-10·scale)⁺/SE ≤ 3.72 per replicate, under the replicate rule (a refutation's confirmation passes
+    expect="refute")."""
     R = cf.REPLICATES
 
     def single(j):
-        mean, se = replicate(j)
-        return (max(0.0, mean) / max(se, 1e-300),), (mean, se)
+        mean, se, scale = replicate(j)
+        return (_z(mean, se, scale),), (mean, se)
 
     (z,), (mean, se), used = cf._replicated(single, (cf.RIDGE_Z,), R)
-    why = f"one-sided: (mean of A − B)⁺ / SE ≤ {cf.RIDGE_Z:.2f}, " + cf.replicate_rule(R)
+    why = f"one-sided: (mean of A − B − {FLOOR:.0e}·scale)⁺ / SE ≤ {cf.RIDGE_Z:.2f}, " + cf.replicate_rule(R)
     return check(claim, quantity, 0.0, mean, cf.RIDGE_Z, why, {**setting, "se": se, "replicates_run": used},
                  error=z, expect=expect)
 
 
+def _z(mean: float, se: float, scale: float) -> float:
+    excess = max(0.0, mean - FLOOR * scale)
+    return excess / se if se > 0 else (0.0 if excess == 0 else float("inf"))
+
+
 def single_z(replicate) -> float:
     """The single-replicate statistic of :func:`ordering_check` (for the false-alarm script)."""
-    mean, se = replicate(0)
-    return max(0.0, mean) / max(se, 1e-300)
+    return _z(*replicate(0))

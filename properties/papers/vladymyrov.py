@@ -25,7 +25,7 @@ from iclgd.properties.strategies import dims
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import vladymyrov as T
 
-from ._orderings import ordering_check, paired, single_z
+from ._orderings import mean_se, ordering_check, paired, single_z
 
 N_PROMPTS = 20_000
 N_CONFIRM = 100_000
@@ -112,16 +112,16 @@ def mc_checks(s: Setting, seed: int):
         return cache[j]
 
     out = [ordering_check("Vlad-mixed-noise", "oracle ridge ≤ Bayes (paired Monte Carlo: oracle − Bayes)",
-                          lambda j: paired(errs(j)["oracle"] - errs(j)["bayes"]), where),
+                          lambda j: paired(errs(j)["oracle"], errs(j)["bayes"]), where),
            ordering_check("Vlad-mixed-noise", "Bayes ≤ best single ridge (paired Monte Carlo: Bayes − single)",
-                          lambda j: paired(errs(j)["bayes"] - errs(j)["single"]), where)]
+                          lambda j: paired(errs(j)["bayes"], errs(j)["single"]), where)]
     if s.d == 1:
         sig, prob = _levels(s)
         _, single_q, oracle_q = _quadrature(s.n, tuple(sig), tuple(prob))
         out += [monte_carlo_mean_check("Vlad-mixed-noise", "oracle ridge risk (Monte Carlo) vs quadrature (d = 1)",
-                                       oracle_q, lambda j: paired(errs(j)["oracle"]), where, floor=1e-9),
+                                       oracle_q, lambda j: mean_se(errs(j)["oracle"]), where, floor=1e-9),
                 monte_carlo_mean_check("Vlad-mixed-noise", "single ridge risk at λ* (Monte Carlo) vs quadrature (d = 1)",
-                                       single_q, lambda j: paired(errs(j)["single"]), where, floor=1e-9)]
+                                       single_q, lambda j: mean_se(errs(j)["single"]), where, floor=1e-9)]
     return out
 
 
@@ -140,7 +140,7 @@ def _single_exact(s: Setting):
 def _single_confirm(s: Setting, seed: int):
     lam = single_lambda(s, seed)
     return ordering_check("Vlad-single-ridge", "paired Monte Carlo: single ridge − oracle ridge (claimed ≤ 0)",
-                          lambda j: paired((lambda e: e["single"] - e["oracle"])(
+                          lambda j: paired(*(lambda e: (e["single"], e["oracle"]))(
                               errors(s, generator(seed + 7919 * j), N_CONFIRM, lam))),
                           {**s.to_json(), "seed": seed, "lambda_single": lam}, expect="refute")
 
@@ -158,11 +158,23 @@ def _fa(order: str):
     def z(s: Setting, seed: int) -> float:
         lam = single_lambda(s, seed)
         a, b = order.split("-")
-        return single_z(lambda j: paired((lambda e: e[a] - e[b])(errors(s, generator(seed), N_PROMPTS, lam))))
+        return single_z(lambda j: paired(*(lambda e: (e[a], e[b]))(errors(s, generator(seed), N_PROMPTS, lam))))
+    return z
+
+
+def _fa_quadrature(key: str):
+    def z(s: Setting, seed: int) -> float:
+        sig, prob = _levels(s)
+        _, single_q, oracle_q = _quadrature(s.n, tuple(sig), tuple(prob))
+        p = {"oracle": oracle_q, "single": single_q}[key]
+        mean, se = mean_se(errors(s, generator(seed), N_PROMPTS, single_lambda(s, seed))[key])
+        return max(0.0, abs(mean - p) - 1e-9 * max(1.0, p)) / se
     return z
 
 
 # heaviest tails: d = n = 1, the widest spread of levels
 _C = Setting(1, 1, 0.0, extra=(("noise_high", 4.0), ("noise_low", 0.1), ("noise_prob", 0.5)))
 FALSE_ALARM_CORNERS = [("Vlad-mixed-noise", _C, _fa("oracle-bayes"), "one-sided"),
-                       ("Vlad-mixed-noise", _C, _fa("bayes-single"), "one-sided")]
+                       ("Vlad-mixed-noise", _C, _fa("bayes-single"), "one-sided"),
+                       ("Vlad-mixed-noise", _C, _fa_quadrature("oracle")),
+                       ("Vlad-mixed-noise", _C, _fa_quadrature("single"))]
