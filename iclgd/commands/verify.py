@@ -80,7 +80,7 @@ def add_parser(sub):
 
 
 def _suite(args) -> Path:
-    path = Path(args.suite) if args.suite else Path(__file__).resolve().parents[2] / "tests"
+    path = Path(args.suite).resolve() if args.suite else Path(__file__).resolve().parents[2] / "tests"
     if not path.is_dir():
         raise UsageError(f"--suite: tests folder {path} does not exist")
     return path
@@ -358,7 +358,7 @@ def run(args) -> int:
                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "seconds": round(seconds, 1), "pytest_exit": rc, "exit": code, "strict": args.strict,
                     "perturb": args.perturb, "command": cmd, "tests": len(rows), "other_failures": other,
-                    "launcher": args.launcher, "shards": shards}
+                    "launcher": args.launcher, "shards": shards, "tier_seconds": report.tier_seconds(rows)}
             doc = {**meta, "verdicts": verdicts.DEFINITIONS, "claims": claims_rows, "figures": figs,
                    "records_dir": str(sub)}
             (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str, allow_nan=False))
@@ -374,6 +374,7 @@ def run(args) -> int:
         print(json.dumps(doc, indent=2, default=str, allow_nan=False))
     else:
         print(report.table(claims_rows))
+        print(report.tier_line(meta))
         print(f"\n{len(rows)} tests in {seconds:.0f} s (profile {profile}, seed {meta['seed']}; tiers "
               f"{', '.join(tiers)}); report: {out / 'report.md'}; exit {code}")
         if other:
