@@ -67,13 +67,14 @@ from iclgd.empirics.more import posterior_mean_predictions
 from iclgd.empirics.sampling import generator, sample_prompts
 from iclgd.empirics.train import Schedule, cpu_threads, prompt_sampler, train
 from iclgd.theory import Prediction, Setting, SettingError, get_claim
+from iclgd.theory.peers import LAYERED, REACHABILITY, SOFTMAX_ONE_LAYER
 
 from .checks import Check, check
 from .laws import sampler_args as sampler_law  # the claim's law as sampler kwargs (bench/ uses it)
 from .spec import SPECS, TrainedHooks, load
 from .stats import per_check_alpha, t_quantile, z_crit
 
-REACH = "M1-trained"  # the reachability claim: training reaches the global optimum (never the theorem)
+REACH = REACHABILITY  # the reachability claim: training reaches the global optimum (never the theorem)
 
 LEVEL = 0.999  # two-sided coverage of every trained-model tolerance
 # A replica is in the lowest basin found if its held-out loss is within BASIN_GAP·L_best of the best
@@ -397,12 +398,12 @@ def train_and_compare(
         if kind == "softmax":
             # a counterexample to "the one-step-GD picture (Γ-predictor at L*) holds for softmax attention"
             checks.append(check(
-                "softmax-1L", "loss = one-step-GD optimum L*", pred.loss, mean_loss, t_mc * se_loss,
+                SOFTMAX_ONE_LAYER, "loss = one-step-GD optimum L*", pred.loss, mean_loss, t_mc * se_loss,
                 f"t={t_mc:.2f} × Monte Carlo SE of the held-out loss over {len(yq)} prompts", info,
                 error=abs(mean_loss - pred.loss), expect="refute"))
             f_err, f_tol, _, t = _mean_test(unexplained.numpy(), np.array(0.0), 1.0)
             checks.append(check(
-                "softmax-1L", "Γ-predictor (unexplained output fraction = 0)", 0.0, f_err, f_tol,
+                SOFTMAX_ONE_LAYER, "Γ-predictor (unexplained output fraction = 0)", 0.0, f_err, f_tol,
                 _reason(t, k, "fraction of output not of the form gᵀΓx_q"), info, error=f_err, expect="refute"))
         else:
             checks.append(check(  # L layers contain one layer: not beating L* is a training outcome
@@ -453,7 +454,7 @@ def _layer_checks(ro: dict, basin: list, setting: Setting, info: dict, extra: di
         Abar = A[:, l].mean(0)
         err, tol, _, t = _mean_test(_projection_residual(A[:, l], Sinv), np.zeros((d, d)), float(np.linalg.norm(Abar)))
         if l < checked:
-            checks.append(check("Ahn-L", f"layer {l + 1} preconditioner ∝ Σ⁻¹", 0.0, err, tol,
+            checks.append(check(LAYERED, f"layer {l + 1} preconditioner ∝ Σ⁻¹", 0.0, err, tol,
                                 _reason(t, k, f"(A_{l + 1} ⟂ Σ⁻¹)/‖A_{l + 1}‖"), info, error=err))
         row = {"layer": l + 1, "A": Abar.tolist(), "A_perp_rel": err, "A_tol": tol,
                "a": float(np.sum(Abar * Sinv) / np.sum(Sinv * Sinv))}
@@ -463,7 +464,7 @@ def _layer_checks(ro: dict, basin: list, setting: Setting, info: dict, extra: di
             norm = max(float(np.linalg.norm(Bbar)), np.finfo(float).tiny)
             berr, btol, _, _ = _mean_test(_projection_residual(Bv, np.eye(d)), np.zeros((d, d)), norm)
             if l < checked:
-                checks.append(check("Ahn-L", f"layer {l + 1} value block ∝ I", 0.0, berr, btol,
+                checks.append(check(LAYERED, f"layer {l + 1} value block ∝ I", 0.0, berr, btol,
                                     _reason(t, k, f"(B_{l + 1} ⟂ I)/‖B_{l + 1}‖"), info, error=berr))
             row.update(B=Bbar.tolist(), B_perp_rel=berr, B_tol=btol, b=float(np.trace(Bbar) / d))
         rows.append(row)

@@ -34,3 +34,6 @@ register(Claim(
     assumptions=("M1 data law", "softmax attention instead of linear attention"),
     kind="overgeneralisation",
 ))
+
+# the ids the trained tier (properties/trained.py) files its reachability and model-kind checks under
+REACHABILITY, SOFTMAX_ONE_LAYER, LAYERED = "M1-trained", "softmax-1L", "Ahn-L"

@@ -62,7 +62,7 @@ def test_optimum_at_the_test_length_beats_any_other_training_length(s, N2):
 def test_the_risk_formula_is_for_x_gamma_g_and_reads_with_the_transpose_here():
     """Plumbing (no claim: a convention, not evidence about Wu et al.): the source's R_M(Γ) is the risk of
     ŷ = x_qᵀΓg. For a non-symmetric Γ it differs from the engine's risk of the suite's ŷ = gᵀΓx_q, and R_M(Γᵀ)
-    equals it exactly — which is how the Wu-length claim reads it (notes/issue13.md)."""
+    equals it exactly — which is how the Wu-length claim reads it (notes/claims-linear-papers.md)."""
     s = Setting(2, 3, 0.5, cov=[[2.0, 0.5], [0.5, 1.0]], prior_scale=2.0, test_n=5)
     H, p2 = s.Sigma_exact, exact(psi2_of(s))
     G = sp.Matrix([[0, 2], [0, 1]])
