@@ -19,7 +19,7 @@ Checks under the theorem (expect="hold"; `refuted` means the closed form is wron
 Checks under M1-trained (expect="reach"; `not-reached` means training did not get there):
 - **every replica reaches L*** — held-out excess ≤ ``BASIN_GAP``·L*. Basins are judged against L*,
   not against the best replica: at d = 2 about half of all seeds end at a non-global critical point
-  (loss 1.70 vs L* = 1.11 at n = 8, σ² = 0.5) — tests/test_trained.py, notes/issue4.md.
+  (loss 1.70 vs L* = 1.11 at n = 8, σ² = 0.5) — tests/nocover/test_trained.py, notes/issue4.md.
 - **Γ, η, nuisance** of the replicas that reached L*: Γ̄ against Γ* by t·SE with SE² = Σ_ij s²_ij / k
   (s² the between-replica variance of each entry, k replicas) and t the two-sided 99.9% Student
   quantile with k − 1 dof (worst case over how the d² entries correlate); η = ⟨Γ_r, B⟩/‖B‖² where

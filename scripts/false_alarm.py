@@ -84,7 +84,7 @@ def statistics(family: str, claim: str, s: Setting, seed: int):
     if family in ("relaxation", "general"):
         if family == "relaxation":
             gamma, law, mrs = cf.get_claim(claim).predict(s, exact=False).gamma, "claim", 0.03
-        else:  # the general optimum M⁻¹P for a non-invariant family (tests/test_closed_form.py)
+        else:  # the general optimum M⁻¹P for a non-invariant family (tests/cover/test_mahankali.py)
             gamma, law, mrs = cf.isotropy_misfit(s)[1], None, 0.1
         _, zg, zn = cf.relaxation_fit(claim, s, seed, gamma=gamma, law_of=law, max_rel_se=mrs)
         K = s.d * (s.d + 1) * (s.d + 2) // 2

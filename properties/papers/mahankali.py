@@ -6,7 +6,7 @@ computed independently of the closed form (the Isserlis engine; M3's nonlinear f
 quadrature). Monte Carlo: the all-LSA-feature relaxation recovers Γ* with zero nuisance, the Monte Carlo
 loss of Γ* is L*, and L* ≥ ridge's Bayes risk (linear targets), each under the replicate rule.
 Refutations: M2's Γ* ∝ Σ⁻¹ whatever the prior (drop w ~ N(0, Σ⁻¹)); M3's Γ* ∝ I without rotation
-invariance of the target family (tests/test_refutations.py pins the minimal cases)."""
+invariance of the target family (tests/cover/test_mahankali_refutations.py pins the minimal cases)."""
 from __future__ import annotations
 
 import numpy as np

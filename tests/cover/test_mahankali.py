@@ -138,7 +138,7 @@ def test_false_alarm_script_runs_and_bounds_binomially():
     from contextlib import redirect_stdout
     from io import StringIO
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "false_alarm.py"
+    path = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "false_alarm.py"
     spec = importlib.util.spec_from_file_location("false_alarm", path)
     fa = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fa)
