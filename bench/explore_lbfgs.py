@@ -1,4 +1,4 @@
-"""Exploration (issue 14 item 4, notes/issue14.md): does a quasi-Newton phase after a short Adam warm-up
+"""Exploration (issue 14 item 4, notes/benchmarks-and-trainer-speed.md): does a quasi-Newton phase after a short Adam warm-up
 bring one replica of `iclgd train`'s trainer within 3× of the statistical floor's wall time to 1 %?
 
 Not the trainer: a stand-alone variant of its reuse loop for ONE replica (torch.optim.LBFGS on the summed

@@ -1,6 +1,6 @@
 """Pre-training on fresh prompts every step, fast enough to reach the population optimum.
 
-Recipe (each part measured in notes/issue4.md against Adam at a fixed rate, batch 2048, the way the
+Recipe (each part measured in notes/trained-transformers.md against Adam at a fixed rate, batch 2048, the way the
 reference notebooks of Ahn et al. (2023) train): Adam with a short linear warm-up and a cosine decay
 to ``lr_final``; the batch grows geometrically from ``batch_start`` to ``batch`` over the decay (cheap
 noisy steps while far away, large ones near the optimum); then a constant-rate tail whose iterates are
@@ -18,13 +18,13 @@ so :func:`query_averaged_loss` is the conditional expectation of the sampled los
 the same expectation and, by Rao–Blackwell, a gradient of no larger variance. Near the optimum the
 gain is large: with e = c − w and Σ = I the sampled Γ-gradient g x_qᵀ(x_qᵀe − ε) has second moment
 trace (d + 2)‖e‖² + dσ² per ‖g‖², the averaged one ‖e‖² (measured at the trained optimum of M1, d = 5, n = 20,
-σ² = 0.5: 8.4× less total gradient variance over all weights, notes/issue14.md). ``train``
+σ² = 0.5: 8.4× less total gradient variance over all weights, notes/benchmarks-and-trainer-speed.md). ``train``
 uses it whenever the model says ``linear_in_query`` and the sampler's law is linear in x
 (:class:`PromptSampler`); nonlinear targets, softmax and multi-layer models keep the sampled loss.
 With ``Schedule.reuse`` that loss is taken over every prompt drawn so far, through moments whose
 size does not grow with the sample (:class:`ContextMoments`): training on all prompts seen instead of
 the last batch, which reaches a given error in about as many prompts as least squares over the Γ
-features does (bench/, notes/issue14.md).
+features does (bench/, notes/benchmarks-and-trainer-speed.md).
 
 Everything is R replicas at once (see :mod:`iclgd.empirics.models`): the loss is the sum of the R
 replicas' losses, Adam is per-coordinate, so the replicas train independently, each on its own
@@ -253,7 +253,7 @@ class cpu_threads:
     """Scope torch's intra-op threads on CPU (restored on exit; no-op for CUDA or ``None``).
 
     The per-step kernels here are tiny: one thread avoids the synchronisation overhead, which on a
-    busy 2-core machine was measured at 10× (notes/issue4.md)."""
+    busy 2-core machine was measured at 10× (notes/trained-transformers.md)."""
 
     def __init__(self, threads: Optional[int], device=None):
         self.threads = threads if threads and torch.device(device or "cpu").type == "cpu" else None

@@ -5,7 +5,7 @@ with its reason). Measurements come from `empirics` (Monte Carlo prompts, constr
 *derived* moments of :mod:`iclgd.theory.derivation` (M1/M2/M2g) or from M3's x-conditioned quadrature
 (:func:`iclgd.theory.nonlinear.moments_by_quadrature`), never from the closed form under test.
 Monte Carlo checks follow the replicate rule below; their false-alarm rates are measured by
-scripts/false_alarm.py (notes/issue11-rates.md).
+scripts/false_alarm.py (notes/false-alarm-rates.md).
 """
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def optimality_checks(claim_id: str, s: Setting, delta: np.ndarray) -> list[Chec
 REPLICATE_ALPHA = 1e-4  # nominal (normal-approximation) level of one replicate, Bonferroni over coefficients
 P_REPLICATE_MAX = 1e-2  # bound on the true single-replicate rate at every setting the strategies reach:
 #                          95 % upper bounds ≤ 6.0e-3 at every measured corner (3.8e-3 at d = n = 1, σ² = 0
-#                          from 2 400 replicates), notes/issue11-rates.md
+#                          from 2 400 replicates), notes/false-alarm-rates.md
 REPLICATES = math.ceil(math.log(per_check_alpha("monte-carlo")) / math.log(P_REPLICATE_MAX))  # 4
 
 

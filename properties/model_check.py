@@ -59,7 +59,7 @@ from .verdicts import (BELOW_BAYES, BETTER_THAN_CLASS, HELD, INCONCLUSIVE, NOT_R
 
 DEFAULT_PROMPTS = 1 << 16  # prompts per n: SE of the M1 gap ≈ 1e-3 L* at d = 5, n = 20 (tests)
 DEFAULT_BATCH = 4096  # prompts per model call
-MARGIN = 0.01  # reached: gap ≤ MARGIN · L* — the trained tier's basin threshold (BASIN_GAP, notes/issue4.md)
+MARGIN = 0.01  # reached: gap ≤ MARGIN · L* — the trained tier's basin threshold (BASIN_GAP, notes/trained-transformers.md)
 INTERVAL_ALPHA = 1e-3  # two-sided level of the gap / risk intervals, family-wise over the n grid
 GAMMA_FIT_TOL = 1e-8  # unexplained output fraction of a Γ-predictor: float rounding (≤ 1e-12 measured, float32)
 MAX_GAMMA_FEATURES = 4096  # d² ≤ this (d ≤ 64): the Γ-fit's Gram matrix stays ≤ 128 MiB

@@ -194,7 +194,7 @@ def _witness(icl: np.ndarray, alg: np.ndarray, orderings) -> dict:
 def sign_test(d, tie: float = 0.0) -> dict:
     """Exact sign test on paired per-input differences ``d``: values with |d_i| ≤ ``tie`` are ties
     (dropped). Distribution-free and exact at any number of inputs — unlike a percentile bootstrap,
-    whose tails over a few inputs are its extreme resamples (notes/issue12.md: at 16 inputs a nominal
+    whose tails over a few inputs are its extreme resamples (notes/llm-protocol.md: at 16 inputs a nominal
     99 % bootstrap interval of a lognormal mean misses 10 % of the time).
 
     Returns counts (``above``, ``below``, ``ties``) and the p-values of "d > 0 on most inputs"

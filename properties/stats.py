@@ -24,8 +24,8 @@ FAMILY_ALPHA = {
     "exact": 1e-4,  # float-rounding bounds (deterministic bounds: never spent in practice)
 }
 # Upper bounds on checks per family per run of the largest profile (nightly), used by the union
-# bound: counted in notes/issue11.md from examples × checks per example × tests. Monte Carlo,
-# counted in notes/issue11-rates.md: ≈ 210 per dev/ci run, ≈ 2 500 per nightly run (closed forms
+# bound: counted in notes/sound-verdicts.md from examples × checks per example × tests. Monte Carlo,
+# counted in notes/false-alarm-rates.md: ≈ 210 per dev/ci run, ≈ 2 500 per nightly run (closed forms
 # 149 / 1 713, issue-13 claims ≤ 60 / ≤ 800), so 20 000 leaves 8× headroom.
 MAX_CHECKS = {"monte-carlo": 20_000, "trained": 2_000, "llm": 2_000, "exact": 100_000}
 

@@ -19,12 +19,12 @@ Checks under the theorem (expect="hold"; `refuted` means the closed form is wron
 Checks under M1-trained (expect="reach"; `not-reached` means training did not get there):
 - **every replica reaches L*** — held-out excess ≤ ``BASIN_GAP``·L*. Basins are judged against L*,
   not against the best replica: at d = 2 about half of all seeds end at a non-global critical point
-  (loss 1.70 vs L* = 1.11 at n = 8, σ² = 0.5) — tests/nocover/test_trained.py, notes/issue4.md.
+  (loss 1.70 vs L* = 1.11 at n = 8, σ² = 0.5) — tests/nocover/test_trained.py, notes/trained-transformers.md.
 - **Γ, η, nuisance** of the replicas that reached L*: Γ̄ against Γ* by t·SE with SE² = Σ_ij s²_ij / k
   (s² the between-replica variance of each entry, k replicas) and t the two-sided 99.9% Student
   quantile with k − 1 dof (worst case over how the d² entries correlate); η = ⟨Γ_r, B⟩/‖B‖² where
   Γ* = ηB; the nuisance output ŷ − gᵀΓ_r x_q against the replica-to-replica noise of the Γ-part
-  output (measured ratio 0.5–2 at the optimum, notes/issue4.md; a mean test would be powerless: a
+  output (measured ratio 0.5–2 at the optimum, notes/trained-transformers.md; a mean test would be powerless: a
   symmetry flips the nuisance's sign). Fewer than two replicas at L*: `inconclusive`.
 
 What a claim contributes comes from its Spec's :class:`~iclgd.properties.spec.TrainedHooks` (``law``: the
@@ -35,7 +35,7 @@ L(Γ̄) without sampling; ``gamma_class_only``/``lsa_claim``); the drivers name 
   (u_xᵀS_xxG_x x_q, u_y s_yy g_yᵀx_q), the Γ-part and y_q are odd under (w, ε) → −(w, ε) (a symmetry
   of the law for any x law), so L = L(Γ) + E[nuisance²] ≥ L(Γ) ≥ L*; L(Γ) − L* = s²κ‖Γ − η*I‖²_F
   (κ I = E[g gᵀ]), a unique minimiser. Exact L(Γ̄) from the uniform moments (its Spec's exact_loss).
-- **M2m** (w ~ N(β, Σ_w), gamma_class_only): β breaks that symmetry and the full LSA beats the Γ class (notes/issue13.md,
+- **M2m** (w ~ N(β, Σ_w), gamma_class_only): β breaks that symmetry and the full LSA beats the Γ class (notes/claims-beyond-the-seed-papers.md,
   finding 2), so the paired excess over the best Γ-predictor is filed under the over-generalisation
   M2m-LSA (expect="refute": a replica below L_Γ beyond noise is `refuted-as-expected`). Under M2m
   (expect="hold"), only what is a theorem for an LSA: (a) the exact loss of the Γ read-off Γ̄ *as a
@@ -78,7 +78,7 @@ REACH = REACHABILITY  # the reachability claim: training reaches the global opti
 
 LEVEL = 0.999  # two-sided coverage of every trained-model tolerance
 # A replica is in the lowest basin found if its held-out loss is within BASIN_GAP·L_best of the best
-# replica's. Measured (notes/issue4.md): replicas in one basin differ by < 0.1% of L; trapped ones
+# replica's. Measured (notes/trained-transformers.md): replicas in one basin differ by < 0.1% of L; trapped ones
 # sit ≥ 15% higher — the threshold is a classifier between the two, an order of magnitude from both.
 BASIN_GAP = 0.01
 EVAL_CHUNK = 4096  # held-out prompts per forward pass
@@ -95,18 +95,18 @@ class Plan:
 
 PLANS = {
     # one layer, default CPU tier (d ≤ 4, n ≤ 16): ~1–2 s per training on one core. 12 replicas: at
-    # d = 2 about half are trapped (notes/issue4.md), P(fewer than 2 left) = 13/2¹² ≈ 0.3%
+    # d = 2 about half are trapped (notes/trained-transformers.md), P(fewer than 2 left) = 13/2¹² ≈ 0.3%
     ("cpu", "lsa"): Plan(12, Schedule(steps=500, lr=2e-2, lr_final=5e-4, warmup=50, batch=256, batch_start=256), 1 << 15),
     # the gpu tier at its real sizes (d ≤ 32, n ≤ 128) on CUDA
     ("gpu", "lsa"): Plan(8, Schedule(steps=3000, lr=1e-2, lr_final=2e-4, warmup=100, batch=4096, batch_start=1024), 1 << 17),
     # the gpu tier run tiny on CPU (ICLGD_GPU_ON_CPU=1)
     ("tiny", "lsa"): Plan(8, Schedule(steps=400, lr=2e-2, lr_final=5e-4, warmup=50, batch=256, batch_start=256), 1 << 14),
     # `iclgd train` defaults: every step's loss is over all prompts drawn so far with the query averaged
-    # out (reuse; one-layer LSA on linear targets, notes/issue14.md); elsewhere the fresh-prompt fallback
+    # out (reuse; one-layer LSA on linear targets, notes/benchmarks-and-trainer-speed.md); elsewhere the fresh-prompt fallback
     ("cli", "lsa"): Plan(8, Schedule(steps=200, lr=5e-2, lr_final=1e-3, warmup=10, batch=512, batch_start=256,
                                      betas=(0.8, 0.95), reuse=True, fallback=Schedule(steps=800, lr=2e-2, lr_final=5e-4, warmup=50,
                                                                    batch=1024, batch_start=512)), 1 << 16),
-    # L-layer Ahn et al. models converge far more slowly (notes/issue4.md): a higher rate for longer
+    # L-layer Ahn et al. models converge far more slowly (notes/trained-transformers.md): a higher rate for longer
     ("cpu", "deep"): Plan(8, Schedule(steps=1500, lr=3e-2, lr_final=3e-3, warmup=50, batch=256, batch_start=256), 1 << 15),
     ("gpu", "deep"): Plan(8, Schedule(steps=20000, lr=3e-2, lr_final=1e-3, warmup=100, batch=4096, batch_start=1024), 1 << 17),
     ("tiny", "deep"): Plan(8, Schedule(steps=1200, lr=3e-2, lr_final=3e-3, warmup=50, batch=256, batch_start=256), 1 << 14),
@@ -337,7 +337,7 @@ def train_and_compare(
         checks.append(check(
             REACH, "every replica reaches L* (held-out excess ≤ BASIN_GAP·L*)", 0.0, worst_gap, BASIN_GAP,
             f"basin threshold {BASIN_GAP:.0%} of L*: replicas in the optimum's basin sit < 0.1% above it, trapped "
-            f"ones ≥ 15% (notes/issue4.md)", {**info, "law_of": claim_id, "excess_over_L*": (ex_mean / pred.loss).tolist()},
+            f"ones ≥ 15% (notes/trained-transformers.md)", {**info, "law_of": claim_id, "excess_over_L*": (ex_mean / pred.loss).tolist()},
             error=worst_gap, expect="reach"))
         few = "" if k >= 2 else f"only {k} of {plan.replicas} replicas reached L*: no replica noise floor for Γ"
         G = ro["gamma"][basin].numpy() if k else ro["gamma"].numpy()  # (k, d, d)

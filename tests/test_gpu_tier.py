@@ -52,7 +52,7 @@ def test_gpu_trained_lsa_matches_each_claim(device, data):
 @settings(max_examples=_examples(), suppress_health_check=list(HealthCheck))
 def test_gpu_multilayer_preconditioners_proportional_to_inverse_covariance(device, data):
     """Ahn et al. (2023), Thms 3–4, with the long plan on CUDA: every layer's A_ℓ ∝ Σ⁻¹ and B_ℓ ∝ I
-    (rotated Σ). Tiny on CPU the plan is far too short for layers ≥ 2 (notes/issue4.md), so there only
+    (rotated Σ). Tiny on CPU the plan is far too short for layers ≥ 2 (notes/trained-transformers.md), so there only
     the first layer and the loss are asserted, on an axis-aligned Σ."""
     seed = data.draw(seeds(), label="seed")
     if _tiny(device):

@@ -2,7 +2,7 @@
 
 Symbolic demos (x_i, y_i, x_q real symbols): an identity under the adjacent transpositions of
 symbolic demos holds under all of S_n. Each test fails if its statement is false; the mutation
-demonstration (an index-dependent GD update) is in notes/issue5.md.
+demonstration (an index-dependent GD update) is in notes/shen-order-theorem.md.
 """
 import itertools
 

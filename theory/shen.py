@@ -2,7 +2,7 @@
 
 An empirical claim about pretrained LMs, not a theorem: no closed form, so no ``predict``. The
 suite checks it per model, dataset and N (:mod:`iclgd.properties.llm`) and reports where it does not
-hold on the model at hand as a counterexample to the pattern (see shared/SHEN.md and notes/issue6.md).
+hold on the model at hand as a counterexample to the pattern (see shared/SHEN.md and notes/llm-probes.md).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from ._args import (Need, add_int, add_real, add_seed, add_setting_args, conditi
                     pow2_scale, preflight, setting_from_args)
 
 LAYERS_MAX = 64  # deeper linear transformers' activations overflow float32 products of L layers
-SNR_MIN = 1e-6  # tr(ΣΣ_w)/σ² below this: Γ* = O(n/σ²) and no feasible budget resolves it (see notes/issue15.md)
+SNR_MIN = 1e-6  # tr(ΣΣ_w)/σ² below this: Γ* = O(n/σ²) and no feasible budget resolves it (see notes/cli-robustness.md)
 RESCALE_LOG2 = 8  # train scale-free when Σ's or Σ_w's scale is beyond 2^±8 (the schedules are tuned at scale 1)
 
 
@@ -50,7 +50,7 @@ def add_parser(sub):
 
 
 def memory_needs(plan, n: int, d: int, layers: int, model: str, itemsize: int, flags: dict, m: int = 1) -> list[Need]:
-    """Peak bytes of the largest allocations, calibrated on CPU (notes/issue15.md: the estimate is
+    """Peak bytes of the largest allocations, calibrated on CPU (notes/cli-robustness.md: the estimate is
     2–3× the measured peak): a training step keeps ≈ 8 tensors of R·B·(n+1)·(d+1) entries (prompts,
     tokens, context and their gradients) and 4 of R·B·(d+1)² (S, M v_q) per layer; the held-out
     evaluation keeps N prompts on the device and float64 copies on the host, plus (k, N, d) float64

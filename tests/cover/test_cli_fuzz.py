@@ -223,7 +223,7 @@ def test_issue_invocations(files, argv, flag):
         assert rc == 2 and flag in message_lines(err)[0], err
 
 
-FOUND_CASES = [  # what building and fuzzing this found (notes/issue15.md), pinned: (argv, flag or None)
+FOUND_CASES = [  # what building and fuzzing this found (notes/cli-robustness.md), pinned: (argv, flag or None)
     (["train", "--claim", "M3", "--d", "2", "--n", "4", "--target", "relu-sum:99999999999999999999", *TRAIN], "--target"),
     (["predict", "--claim", "M2g", "--d", "2", "--n", "3", "--cov", "[[1e300,0],[0,1e300]]",
       "--cov-w", "[[1e300,0],[0,1e300]]"], "--cov"),

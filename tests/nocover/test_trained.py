@@ -114,7 +114,7 @@ def test_trained_lsa_can_end_at_a_non_global_critical_point():
     """A finding, not a refutation of Thm 1 (which speaks of global minimisers): at d = 2 about half of
     all seeds end where the held-out loss is far above L*, with a large nuisance and Γ not ∝ I.
     Refined on 2·10⁶ fixed prompts, the point is critical (gradient < 1e-7) and its Hessian has only
-    the 22 symmetry zero modes plus non-negative eigenvalues (smallest 0.0015) — notes/issue4.md."""
+    the 22 symmetry zero modes plus non-negative eigenvalues (smallest 0.0015) — notes/trained-transformers.md."""
     s = Setting(2, 8, 0.5)
     result, checks = train_and_compare("M1", s, seed=0)
     _assert_all_hold(result, checks)  # the lowest basin is the theorem's optimum
@@ -146,7 +146,7 @@ def test_two_layer_first_preconditioner_is_proportional_to_inverse_covariance():
     """Ahn et al. (2023), Thms 3–4, what a CPU budget shows: a 2-layer linear transformer trained
     under w ~ N(0, Σ⁻¹) beats the one-layer L* and its first layer has A_1 ∝ Σ⁻¹, B_1 ∝ I within the
     replica noise floor. The second layer needs ~10⁴ steps to get there (1500 here: A_2 is 2–3% off,
-    at its floor; 16000 steps: ≤ 1%, notes/issue4.md) — asserted in the gpu tier's long plan."""
+    at its floor; 16000 steps: ≤ 1%, notes/trained-transformers.md) — asserted in the gpu tier's long plan."""
     result, checks = train_and_compare("M2", Setting(2, 8, 0.5, cov=np.diag([1.0, 3.0])), seed=3, layers=2,
                                        check_layers=1)
     _note(json.dumps(result.extra["layers"][1]))  # the second layer, reported
