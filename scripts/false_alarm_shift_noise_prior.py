@@ -91,7 +91,8 @@ def power(only: set, examples: int = 40) -> list[dict]:
             os.environ["ICLGD_PERTURB"] = f"{sp_.claim}:{eps}"
             found = []
 
-            @settings(max_examples=examples, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+            @settings(max_examples=examples, database=None, derandomize=True, deadline=None,
+                      suppress_health_check=list(HealthCheck))
             @given(st.data())
             def probe(data):
                 if refutations(sp_.exact(data.draw(sp_.settings()))):
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     else:
         print(file=sys.stderr)
         for r in rows:
-            print(f"{r['claim']:18s} d={r['setting']['d']} n={r['setting']['n']} extra={r['setting']['extra']}: "
+            print(f"{r['claim']:18s} z > {r['critical']:.2f} d={r['setting']['d']} n={r['setting']['n']} extra={r['setting']['extra']}: "
                   f"{r['exceed']}/{r['reps']} = {r['rate']:.2e}, 95 % upper {r['upper95']:.2e}, "
                   f"check ≤ {r['check_false_alarm_bound']:.1e} ({r['seconds']} s)")
     return 0 if all(r["upper95"] <= cf.P_REPLICATE_MAX for r in rows) else 1
