@@ -127,20 +127,24 @@ CLAIMS["ZFB-covshift"] = register(Claim(
     "tr(Θ(ΘΓ_Z − I)ᵀ(ΘΓ_Z − I)), which is 0 only if Γ_Z Θ = I (OLS's noiseless error is 0 for every M ≥ d).",
     assumptions=_ASSUME,
     parts=(_GZ,
-           Part("covariate shifts of the prompt are not tolerated by the trained LSA", "paper", "abstract"),
+           Part("shifts in the covariate distribution of the prompts are not tolerated by the trained LSA", "paper",
+                "abstract"),
            Part("the exact error at length M and its limit; the limit vanishes iff Γ_Z Θ = I", "derived"),
+           Part("OLS's noiseless error is 0 for M ≥ d (ŵ = w when X has full column rank, a.s.): stated for "
+                "contrast, not checked", "derived"),
            _CONV),
     kind="theorem", predict_fn=_predict("ZFB-covshift", False), validate_fn=_validate("ZFB-covshift"),
     reads=("test_n",), params=SHIFT_PARAMS, conditioning="cov",
 ))
 CLAIMS["ZFB-queryshift"] = register(Claim(
-    id="ZFB-queryshift", citation=Citation(**_ZFB, theorem="query shift (abstract: tolerated)"), tag="[derived]",
+    id="ZFB-queryshift", citation=Citation(**_ZFB, theorem="query shift (abstract: a number of shifts are tolerated)"), tag="[derived]",
     statement="Γ_Z (trained on Λ at length N), prompt x_j ~ N(0, Λ), query x_q ~ N(0, Θ): error at test length M "
     "R_M = tr Θ − 2 tr(ΘΓ_ZΛ) + tr(ΘΓ_Z[(1 + 1/M)Λ² + (tr Λ/M)Λ]Γ_Z), limit (M → ∞) tr(Θ(ΛΓ_Z − I)²) > 0, "
     "which tends to 0 as N → ∞ (ΛΓ_Z → I).",
     assumptions=_ASSUME,
     parts=(_GZ,
-           Part("shifts of the query distribution are tolerated", "paper", "abstract"),
+           Part("a number of distribution shifts are tolerated, covariate shifts of the prompts are not (which shifts "
+                "are tolerated was not read offline; the query shift is the one checked here)", "paper", "abstract"),
            Part("the exact error at length M and its M → ∞ limit tr(Θ(ΛΓ_Z − I)²)", "derived"),
            _CONV),
     kind="theorem", predict_fn=_predict("ZFB-queryshift", True), validate_fn=_validate("ZFB-queryshift"),
