@@ -1,6 +1,7 @@
-"""Panwar, Ahuja & Goyal (ICLR 2024), "In-Context Learning through the Bayesian Prism": with a Gaussian-mixture
-task prior, transformers trained in context follow the Bayes predictor (the posterior-weighted mean), which a
-linear learner cannot match (abstract; the claim below is the ordering behind it, derived).
+"""Panwar, Ahuja & Goyal (ICLR 2024), "In-Context Learning through the Bayesian Prism": the abstract states that,
+where Bayesian inference is tractable, high-capacity transformers trained in context mimic the Bayes predictor;
+the Gaussian-mixture task prior is the issue's reading of their setting (not read offline). The claim below is
+the ordering that makes that behaviour distinguishable from a linear learner (derived).
 
 Panwar-GMM: x ~ N(0, I_d), y = wᵀx + N(0, σ²), σ² > 0, w ~ π N(μ, τ²I) + (1 − π) N(−μ, τ²I) with
 μ = m·(1, …, 1)/√d (``--mixture-shift`` m = ‖μ‖, ``--mixture-var`` τ², ``--mixture-prob`` π; a convention).
@@ -56,8 +57,9 @@ register(Claim(
     statement="Two-component Gaussian-mixture task prior: the Bayes predictor (posterior-weighted component posterior "
     "means) has risk ≤ the best predictor affine in y (linear MMSE with the prior's mean and covariance).",
     assumptions=_ASSUME, kind="theorem", validate_fn=_validate("Panwar-GMM"), params=PARAMS,
-    parts=(Part("transformers trained in context on a Gaussian-mixture task prior follow the Bayes predictor", "paper",
+    parts=(Part("where Bayesian inference is tractable, high-capacity transformers mimic the Bayesian predictor", "paper",
                 "abstract"),
+           Part("a two-component Gaussian-mixture task prior as the tractable case (the issue's reading)", "convention"),
            Part("Bayes ≤ linear MMSE (the best affine-in-y predictor) under the mixture prior", "derived"),
            Part("symmetric components ±μ along (1, …, 1)/√d with common variance τ²I", "convention")),
 ))
