@@ -36,6 +36,9 @@ PAPER = dict(
     venue="Advances in Neural Information Processing Systems (NeurIPS)", year=2024,
     url="https://arxiv.org/abs/2407.10005", bibkey="li2024finegrained")
 
+H3_N_MAX = 100_000  # one weight per position in the output
+H3_EXACT_N_MAX = 64  # exact rational weights (their digits grow with n) up to this n
+
 d_, n_, s2_, a_, r2_, sq_ = sp.symbols("d n sigma2 alpha rho2 s", positive=True)
 
 
@@ -106,8 +109,10 @@ def noise_levels(s: Setting, claim: Claim, exact_: bool = False) -> list:
     return [s.sigma2 + step * i for i in range(s.n)]
 
 
-def _isotropic(claim_id: str):
+def _isotropic(claim_id: str, n_max: int | None = None):
     def v(s: Setting) -> None:
+        if n_max is not None and s.n > n_max:
+            raise SettingError("n", f"{claim_id} reports one weight per position: n ≤ {n_max}, got {s.n}")
         if s.cov is not None:
             raise SettingError("cov", f"{claim_id} assumes x ~ N(0, I)")
         if s.cov_w is not None:
@@ -121,10 +126,10 @@ def _predict_h3(s: Setting, exact_: bool) -> Prediction:
     claim = CLAIMS["Li-H3-weighting"]
     w, r, wu, ru = h3_closed_form(s.d, noise_levels(s, claim))
     ex = None
-    if exact_:
+    if exact_ and s.n <= H3_EXACT_N_MAX:
         we, re, wue, rue = h3_closed_form(s.d, noise_levels(s, claim, True))
         ex = {"gamma": None, "eta": None, "loss": str(re), "weights": [str(v) for v in we],
-              "uniform_weight": str(wue), "risk_uniform": str(rue), "gap": str(sp.nsimplify(rue - re))}
+              "uniform_weight": str(wue), "risk_uniform": str(rue), "gap": str(sp.simplify(rue - re))}
     return Prediction(None, None, float(r), ex, values={
         "weights": np.array(w, float), "risk_weighted": float(r), "uniform_weight": float(wu),
         "risk_uniform": float(ru), "gap": float(ru - r)})
@@ -156,7 +161,7 @@ CLAIMS["Li-H3-weighting"] = register(Claim(
     parts=(Part("H3 implements sample weighting and outperforms linear attention", "paper", "abstract"),
            Part("the optimal weights, both risks in closed form, equality iff all σ_i² are equal", "derived"),
            Part("per-position noise σ_i² = σ² + δ(i − 1); risk against wᵀx_q; ŷ = gᵀΓx_q convention", "convention")),
-    predict_fn=_predict_h3, validate_fn=_isotropic("Li-H3-weighting"),
+    predict_fn=_predict_h3, validate_fn=_isotropic("Li-H3-weighting", H3_N_MAX),
     params=(Param("noise_step", "δ ≥ 0: label-noise variance σ_i² = σ² + δ(i − 1) at position i", lo=0.0, hi=1e6,
                   default=0.0),),
 ))

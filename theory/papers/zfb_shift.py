@@ -103,8 +103,8 @@ def _predict(claim_id: str, query_only: bool):
             The = theta(s, claim, Le)
             Pe = Le if query_only else The
             ex = {"gamma": [[str(v) for v in Ge.row(i)] for i in range(s.d)], "eta": None,
-                  "loss": str(sp.nsimplify(shift_risk(Pe, The, Ge, M))),
-                  "risk_limit": str(sp.nsimplify(shift_risk_limit(Pe, The, Ge)))}
+                  "loss": str(sp.simplify(shift_risk(Pe, The, Ge, M))),
+                  "risk_limit": str(sp.simplify(shift_risk_limit(Pe, The, Ge)))}
         return Prediction(G, None, float(risk), ex, values=values)
     return predict
 
