@@ -78,6 +78,7 @@ def test_predict_rag_json_keys(capsys):
     ("Li-RAG", ["--noise-step", "1"], "--noise-step"),
     ("Li-H3-weighting", ["--noise-step", "-1"], "--noise-step"),
     ("Li-H3-weighting", ["--noise-step", "inf"], "--noise-step"),
+    ("Li-H3-weighting", ["--n", "200000"], "--n"),
 ])
 def test_out_of_range_flags_exit_2_naming_the_flag(capsys, claim, flags, named):
     rc, out, err = run_cli(capsys, "predict", "--claim", claim, "--d", "2", "--n", "3", *flags)

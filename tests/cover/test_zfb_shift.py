@@ -87,6 +87,9 @@ def test_predict_extreme_values_are_finite_or_refused(capsys):
         assert rc in (0, 2), err
         if rc == 0:
             assert all(isinstance(json.loads(out)[k], float) for k in ("risk_at_test_n", "risk_limit"))
+    rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", "--shift-scale", "1e-300",
+                           "--json")
+    assert rc == 0 and sp.Rational(json.loads(out)["exact"]["risk_limit"]) > 0, err  # exact, not rounded to 0
     bad = subprocess.run([sys.executable, "-m", "iclgd.cli", "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3",
                           "--shift-ridge", "-2"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--shift-ridge" in bad.stderr.strip().splitlines()[-1]
