@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from iclgd.theory import Setting
-
 from .profile import scale
 
 SPD_KINDS = ("scaled-identity", "diagonal", "rotated", "near-singular")  # shrinks toward the simplest

@@ -3,7 +3,6 @@ moment (exact); the all-LSA-feature relaxation beats the best Γ-predictor (M2m-
 plumbing of the trained tier on this law (the analytic query average, the posterior mean)."""
 import math
 
-import numpy as np
 import pytest
 import sympy as sp
 import torch
