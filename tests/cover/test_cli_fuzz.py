@@ -428,9 +428,9 @@ def npy_file(draw, root: Path, d: int) -> str:
     return str(path)
 
 
-MORE_CLAIMS = ["ZFB", "ZFB-length", "Wu-length", "GD-average", "OLS", "vO-uniform", "Fu-Newton", "M2m", "M2m-LSA"]
+PAPER_CLAIMS = ["ZFB", "ZFB-length", "Wu-length", "GD-average", "OLS", "vO-uniform", "Fu-Newton", "M2m", "M2m-LSA"]
 CLAIMS = mostly(st.sampled_from(["M1", "M2", "M2g", "M3"]),
-                st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L", *MORE_CLAIMS]), 8)
+                st.sampled_from(["m1", "", "M9", "S1", "Ahn-L", "softmax-1L", *PAPER_CLAIMS]), 8)
 TARGETS = mostly(st.one_of(st.sampled_from(["linear", "relu", "tanh", "relu-aniso:1,2", "relu-aniso:1,1"]),
                            st.integers(1, 10**25).map(lambda m: f"relu-sum:{m}")),  # any size of m
                  st.sampled_from(["relu-sum:0", "relu-aniso:1", "sigmoid", "", "relu-sum:-1", "relu-sum:1e3",
@@ -439,9 +439,9 @@ UNKNOWN = st.sampled_from(["--dd", "--covw", "--sigma", "--no-such-flag", "-x", 
 
 
 @st.composite
-def more_flags(draw, d: int) -> list[str]:
-    """Issue 13's claims and their flags (predict only): --test-n, --prior-scale, --x-dist, --mean."""
-    argv = ["--claim", draw(st.sampled_from(MORE_CLAIMS))] if draw(st.booleans()) else []
+def paper_flags(draw, d: int) -> list[str]:
+    """The linear-regression papers' claims (theory/papers) and their flags (predict only): --test-n, --prior-scale, --x-dist, --mean."""
+    argv = ["--claim", draw(st.sampled_from(PAPER_CLAIMS))] if draw(st.booleans()) else []
     values = {"--test-n": ints(1, 100), "--prior-scale": mostly(reals(1e-3, 1e3), reals(0, 1e300)),
               "--x-dist": mostly(st.one_of(st.sampled_from(["gaussian", "uniform:1", "uniform:0.5"]),
                                            st.floats(0, 1e308, exclude_min=True).map(lambda a: f"uniform:{a!r}")),
@@ -499,7 +499,7 @@ def test_predict_fuzz(files, data):
     d = data.draw(st.integers(1, 3), label="d")
     argv = ["predict", *data.draw(setting_flags(files, d, 50), label="flags")]
     if data.draw(st.integers(0, 2), label="more") == 0:
-        argv += data.draw(more_flags(d), label="issue-13 flags")
+        argv += data.draw(paper_flags(d), label="paper claims' flags")
     if data.draw(st.booleans(), label="json"):
         argv.append("--json")
     rc, out, err = invoke(argv)
