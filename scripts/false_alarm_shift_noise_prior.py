@@ -137,7 +137,8 @@ def main(argv=None) -> int:
     else:
         print(file=sys.stderr)
         for r in rows:
-            print(f"{r['claim']:18s} z > {r['critical']:.2f} d={r['setting']['d']} n={r['setting']['n']} extra={r['setting']['extra']}: "
+            st = r["setting"]
+            print(f"{r['claim']:18s} z > {r['critical']:.2f} d={st['d']} n={st['n']} extra={st['extra']}: "
                   f"{r['exceed']}/{r['reps']} = {r['rate']:.2e}, 95 % upper {r['upper95']:.2e}, "
                   f"check ≤ {r['check_false_alarm_bound']:.1e} ({r['seconds']} s)")
     return 0 if all(r["upper95"] <= cf.P_REPLICATE_MAX for r in rows) else 1

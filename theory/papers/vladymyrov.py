@@ -46,9 +46,10 @@ _V = np.linspace(-90.0, 7.5, 6001)  # log S: e^{-90} to e^{7.5} ≈ 1800 (S ~ χ
 
 
 def _chi2_expect(n: int, g) -> np.ndarray:
-    """(k,) E g(S) for S ~ χ²_n, g mapping an (N, 1) array of S to (N, k) by the trapezoid rule in v = log S: the integrand e^{v n/2} e^{−e^v/2} g(e^v) (up to
-    the χ² normaliser) is analytic and decays doubly exponentially at +∞, like e^{vn/2} at −∞, so the rule
-    converges geometrically (to float64 rounding on this grid)."""
+    """(k,) E g(S) for S ~ χ²_n, g mapping an (N, 1) array of S to (N, k), by the trapezoid rule in v = log S:
+    the integrand e^{v n/2} e^{−e^v/2} g(e^v) (up to the χ² normaliser) is analytic and decays doubly
+    exponentially at +∞, like e^{vn/2} at −∞, so the rule converges geometrically (to float64 rounding on this
+    grid)."""
     S = np.exp(_V)
     logw = 0.5 * n * _V - S / 2 - (0.5 * n * np.log(2) + math.lgamma(n / 2))
     wts = np.exp(logw) * (_V[1] - _V[0])

@@ -137,7 +137,8 @@ CLAIMS["ZFB-covshift"] = register(Claim(
     reads=("test_n",), params=SHIFT_PARAMS, conditioning="cov",
 ))
 CLAIMS["ZFB-queryshift"] = register(Claim(
-    id="ZFB-queryshift", citation=Citation(**_ZFB, theorem="query shift (abstract: a number of shifts are tolerated)"), tag="[derived]",
+    id="ZFB-queryshift", citation=Citation(**_ZFB, theorem="query shift (abstract: a number of shifts are tolerated)"),
+    tag="[derived]",
     statement="Γ_Z (trained on Λ at length N), prompt x_j ~ N(0, Λ), query x_q ~ N(0, Θ): error at test length M "
     "R_M = tr Θ − 2 tr(ΘΓ_ZΛ) + tr(ΘΓ_Z[(1 + 1/M)Λ² + (tr Λ/M)Λ]Γ_Z), limit (M → ∞) tr(Θ(ΛΓ_Z − I)²) > 0, "
     "which tends to 0 as N → ∞ (ΛΓ_Z → I).",
