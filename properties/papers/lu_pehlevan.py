@@ -1,0 +1,101 @@
+"""Checks of Lu-kappa (:mod:`iclgd.theory.papers.lu_pehlevan`).
+
+Exact route: M1's optimal loss typed from Mahankali et al., Thm 1 (L* = σ² + d(d + 1 + σ²)/(n + d + 1 + σ²), η =
+n/(n + d + 1 + σ²)) with d a SymPy symbol D, n = αD, σ² = ρD (α = n/d, ρ = σ²/d as exact rationals), and
+``sympy.limit`` of L*/D and η as D → ∞; the finite-d value at D = d in exact rationals.
+
+Monte Carlo (default tier): the finite-d error of Γ = ηI on 40 000 prompts of the setting's law, divided by d, vs
+finite_d_error. The limit itself is checked by Monte Carlo only in the gpu tier
+(tests/nocover/test_lu_pehlevan_gpu.py: d up to 128 along the ray, extrapolated in 1/d).
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from hypothesis import strategies as st
+
+from iclgd.empirics.more import gamma_loss, sample_general
+from iclgd.empirics.sampling import generator
+from iclgd.properties.checks import check, make_check
+from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.strategies import noise_levels
+from iclgd.theory import Setting, get_claim
+
+CLAIM = "Lu-kappa"
+N_PROMPTS = 40_000
+EXACT_WHY = "float64 closed form vs SymPy's exact limit / rational: relative 1e-9"
+D = sp.Symbol("D", positive=True)
+
+
+@st.composite
+def settings(draw, max_d=None, max_n=None, mc=False):
+    d = draw(st.integers(1, 4 if mc else 8), label="d")
+    return Setting(d, draw(st.integers(1, 12 if mc else 24), label="n"), draw(noise_levels(), label="σ²"))
+
+
+def derived(s: Setting) -> dict:
+    alpha, rho = sp.Rational(s.n, s.d), s.sigma2_exact / s.d
+    n, s2 = alpha * D, rho * D
+    L = s2 + D * (D + 1 + s2) / (n + D + 1 + s2)  # Mahankali et al., Thm 1
+    eta = n / (n + D + 1 + s2)
+    lim = sp.limit(L / D, D, sp.oo)
+    return {"alpha": alpha, "rho": rho, "icl_error_limit": lim, "excess_limit": lim - rho,
+            "eta_limit": sp.limit(eta, D, sp.oo), "finite_d_error": (L / D).subs(D, s.d),
+            "finite_d_gap": (L / D).subs(D, s.d) - lim}
+
+
+def exact_checks(s: Setting):
+    pred = get_claim(CLAIM).predict(s, exact=False)
+    der = derived(s)
+    where = s.to_json()
+    out = [check(CLAIM, "icl_error_limit: loss", float(der["icl_error_limit"]), pred.loss,
+                 relative_tolerance(float(der["icl_error_limit"])), EXACT_WHY, where)]
+    for k, v in der.items():
+        v = float(v)
+        # finite_d_gap is a difference of two O(1) values: its float error scales with them
+        tol = relative_tolerance(float(der["finite_d_error"]) if k == "finite_d_gap" else v)
+        out.append(check(CLAIM, f"{k} vs SymPy (limit of M1's L*/d along n = αd, σ² = ρd)", v, pred.values[k], tol,
+                         EXACT_WHY, where))
+    return out
+
+
+def finite_d_replicate(s: Setting, seed: int):
+    eta = s.n / (s.n + s.d + 1 + s.sigma2)  # M1's optimum at this d (the law's Γ; the claim's value is the error)
+
+    def replicate(j):
+        p = sample_general(N_PROMPTS, s.n, s.d, generator=generator(seed + 7919 * j), sigma2=s.sigma2)
+        m, se = gamma_loss(p, eta * np.eye(s.d))
+        return m / s.d, se / s.d
+    return replicate
+
+
+def mc_checks(s: Setting, seed: int):
+    pred = get_claim(CLAIM).predict(s, exact=False)
+    return [monte_carlo_mean_check(CLAIM, "error/d of Γ = ηI at finite d (Monte Carlo) vs finite_d_error",
+                                   pred.values["finite_d_error"], finite_d_replicate(s, seed),
+                                   {**s.to_json(), "seed": seed, "n_prompts": N_PROMPTS})]
+
+
+def _finite_exact(s: Setting):
+    der = derived(s)
+    lim, fin = float(der["icl_error_limit"]), float(der["finite_d_error"])
+    return make_check("Lu-kappa-finite-d", "limit formula vs the exact finite-d error L*/d (claimed equal)", lim, fin,
+                      relative_tolerance(lim), "exact rationals; any gap beyond float rounding refutes", s.to_json(),
+                      expect="refute")
+
+
+def _finite_confirm(s: Setting, seed: int):
+    lim = float(derived(s)["icl_error_limit"])
+    return monte_carlo_mean_check("Lu-kappa-finite-d", "error/d at finite d (Monte Carlo) vs the limit formula "
+                                  "(claimed equal)", lim, finite_d_replicate(s, seed), {**s.to_json(), "seed": seed},
+                                  expect="refute")
+
+
+register_spec(Spec(
+    claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    refutations=(Refutation(
+        name="the proportional-limit error is the ICL error at finite d too",
+        breaks="d → ∞ (L*/d = ρ + (1 + 1/d + ρ)/(α + 1 + 1/d + ρ))",
+        settings=lambda: st.builds(lambda d, n: Setting(d, n, 0.0), st.integers(2, 3), st.integers(2, 6)),
+        exact=_finite_exact, confirm=_finite_confirm, claim="Lu-kappa-finite-d"),),
+))
