@@ -25,13 +25,43 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k / --claim deselection: the order of what will run
 def pytest_collection_modifyitems(config, items):
+    items[:] = in_lanes(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     gpu_items = [it for it in items if it.get_closest_marker("gpu")]
     if not gpu_items or gpu_on_cpu() or _cuda_available():
         return
     skip = pytest.mark.skip(reason="gpu tier: no CUDA device (set ICLGD_GPU_ON_CPU=1 to run it tiny on CPU)")
     for it in gpu_items:
         it.add_marker(skip)
+
+
+def in_lanes(items, workers: int) -> list:
+    """The llm tier's heavy tests (``@pytest.mark.llm(lane=k)``) first, lane k at the head of the chunk that
+    pytest-xdist's load scheduler hands worker k mod ``workers`` at the start (its consecutive chunks of
+    len(items) // workers // 4 tests), so the heavy units run side by side while the other tests fill in
+    around them; each lane keeps collection order. ``@pytest.mark.llm(last=True)``: a test that reads what the
+    lanes compute, at the end (so it does not wait on a lock while a unit is still being computed). Only the
+    order changes, never what runs."""
+    lanes: dict[int, list] = {}
+    rest, last = [], []
+    for it in items:
+        m = it.get_closest_marker("llm")
+        lane = m.kwargs.get("lane") if m is not None else None
+        if m is not None and m.kwargs.get("last"):
+            last.append(it)
+        else:
+            (rest if lane is None else lanes.setdefault(lane % max(workers, 1), [])).append(it)
+    if not lanes and not last:
+        return items
+    chunk = max(len(items) // max(workers, 1) // 4, 2)
+    out = []
+    for w in range(max(workers, 1)):
+        heavy = lanes.get(w, [])
+        fill = max(chunk - len(heavy), 0) if w < workers - 1 else 0
+        out += heavy + rest[:fill]
+        rest = rest[fill:]
+    return out + rest + last
 
 
 @pytest.fixture(scope="session")

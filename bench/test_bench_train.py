@@ -14,7 +14,7 @@ from dataclasses import asdict
 import time_to_target as ttt
 from time_to_target import RUNS
 
-LABELS = {"floor": ("floor", 1), "ours-1": ("ours", 1), "ours-R": ("ours", None), "plain": ("plain", 1),
+LABELS = {"floor": ("floor", 1), "ours-1": ("ours", 1), "ours-R": ("ours", None), "plain": ("plain", 1), "einsum": ("einsum", 1),
           "reference": ("reference", 1)}
 
 

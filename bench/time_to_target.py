@@ -9,6 +9,9 @@
   batch 2048, the query sampled. It sits on saddle plateaus, so it runs under a time budget.
 - ``plain``: a stronger plain loop (issue 14): the merged W_KQ = W_Kᵀ W_Q and value row u = W_Vᵀ h as
   the parameters (ŷ = uᵀ S W_KQ v_q), init std 0.01, Adam 1e-3, batch 2048, the query sampled.
+- ``einsum``: the leanest plain loop a user would write (issue 23): the same parameters and math as
+  ``plain`` — ŷ = uᵀ S W_KQ v_q, init std 0.01, Adam 1e-3, batch 2048, the query sampled — as one einsum
+  per step, no module machinery (``plain`` runs the LSA forward through ``functional_call``).
 - ``floor``: the statistical floor — least squares of Γ over the Γ features from the same law, the
   query averaged out analytically: Γ̂ = (Σ_b g_b g_bᵀ)⁻¹ Σ_b g_b w_bᵀ (g = (1/n) Σ_i y_i x_i, w the
   task vector; it minimises Σ_b E_{x_q,ε}(g_bᵀΓx_q − y_q)² = Σ_b (Γᵀg_b − w_b)ᵀΣ(Γᵀg_b − w_b) + const),
@@ -147,6 +150,27 @@ class _Merged(torch.nn.Module):
         return lsa_readout(self.eye, self.W_KQ, self.eye, self.u)["gamma"]
 
 
+class _Einsum(torch.nn.Module):
+    """ŷ = uᵀ S W_KQ v_q as one einsum, S = (1/n) Σ_i z_i z_iᵀ over the context tokens z_i = (x_i, y_i),
+    v_q = (x_q, 0); W_KQ (1, D, D) and u (1, D) the parameters (one replica)."""
+
+    def __init__(self, d, std, gen, device):
+        super().__init__()
+        D = d + 1
+        self.W_KQ = torch.nn.Parameter(std * torch.randn(1, D, D, generator=gen, device=device))
+        self.u = torch.nn.Parameter(std * torch.randn(1, D, generator=gen, device=device))
+        self.eye = torch.eye(D, device=device).unsqueeze(0)
+
+    def forward(self, X, y):
+        n = X.shape[-2] - 1
+        Z = torch.cat([X[..., :n, :], y[..., :n, None]], -1)  # (1, B, n, D) context tokens
+        vq = torch.nn.functional.pad(X[..., n, :], (0, 1))  # (1, B, D) = (x_q, 0)
+        return torch.einsum("rbni,ri,rbnj,rjk,rbk->rb", Z, self.u, Z, self.W_KQ, vq) / n  # (1, B)
+
+    def gamma(self):
+        return lsa_readout(self.eye, self.W_KQ, self.eye, self.u)["gamma"]
+
+
 def _plain_loop(method, model, gamma, claim, setting, seed, gen, device, max_seconds) -> Run:
     """Adam(lr 1e-3) at a fixed rate, batch 2048, the query sampled, until 1% or ``max_seconds``."""
     sample = prompt_sampler(setting.n, setting.d, 1, device=device, **sampler_law(claim, setting))
@@ -178,6 +202,12 @@ def plain(claim: str, setting: Setting, seed: int, device, max_seconds: float = 
     gen = generator(seed, device)
     model = _Merged(setting.d, 0.01, gen, device)
     return _plain_loop("plain", model, model.gamma, claim, setting, seed, gen, device, max_seconds)
+
+
+def einsum(claim: str, setting: Setting, seed: int, device, max_seconds: float = 120) -> Run:
+    gen = generator(seed, device)
+    model = _Einsum(setting.d, 0.01, gen, device)
+    return _plain_loop("einsum", model, model.gamma, claim, setting, seed, gen, device, max_seconds)
 
 
 def floor_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +242,7 @@ def floor(claim: str, setting: Setting, seed: int, device, max_seconds: float = 
     return Run("floor", 1, clock.seconds, clock.prompts, total_seconds=total, steps=chunks, loss="analytic")
 
 
-METHODS = {"floor": floor, "ours": ours, "plain": plain, "reference": reference}
+METHODS = {"floor": floor, "ours": ours, "plain": plain, "einsum": einsum, "reference": reference}
 
 
 def run(method: str, claim: str, setting: Setting, seed: int, device, *, replicas: int | None = None,
@@ -241,7 +271,9 @@ def _median(runs, target, budget, what="seconds"):
 
 
 RATIOS = (  # (name, numerator label, denominator label, what; the issue's targets are noted)
-    ("plain (b) / ours, default replicas [target ≥ 5 at 1%]", "plain", "ours-R", "seconds"),
+    ("einsum plain loop / ours, default replicas [target ≥ 5 at 1%]", "einsum", "ours-R", "seconds"),
+    ("einsum plain loop / ours, one replica", "einsum", "ours-1", "seconds"),
+    ("plain (b) / ours, default replicas", "plain", "ours-R", "seconds"),
     ("reference (a) / ours, default replicas", "reference", "ours-R", "seconds"),
     ("plain (b) / ours, one replica", "plain", "ours-1", "seconds"),
     ("ours, one replica / floor [target ≤ 3 at 1%]", "ours-1", "floor", "seconds"),

@@ -19,8 +19,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _available():
-    for name in COMMANDS:
+def _available(only=None):
+    for name in COMMANDS if only is None else (only,):
         try:
             yield name, importlib.import_module(f"iclgd.commands.{name}")
         except ModuleNotFoundError as e:
@@ -28,10 +28,12 @@ def _available():
                 raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``only``: just that subcommand's (what ``main`` builds when the command line names
+    one, so a command never pays for the other commands' imports)."""
     parser = _Parser(prog="iclgd", description="Verify claims about in-context learning.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, mod in _available():
+    for name, mod in _available(only):
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run, _parser=p)
     return parser
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from iclgd.theory.errors import SettingError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(named)
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -335,5 +335,9 @@ def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setti
         weak = (f"{untied} untied test inputs of {I}: the smallest p a two-sided sign test can give is "
                 f"2^(1−{untied}) = {2.0 ** (1 - untied):.2g} > α = {alpha:.2g}; it needs >= {need} untied inputs "
                 "to show a difference in order sensitivity of any size")
+    elif p > alpha:  # a witness not shown: say what it could have shown (each side at α/2)
+        weak = (f"neither side significant ({st['above']} ICL more, {st['below']} {alg_name} more order sensitive): "
+                f"with {untied} untied inputs at α = {alpha:.2g} (two-sided) it detects (power 0.8) only one side "
+                f"on ≥ {sign_test_detectable(untied, alpha / 2, 0.8):.1%} of inputs")
     return check("S1", quantity, float(s_alg.mean()), float(s_icl.mean()), -math.log10(alpha), reason,
                  out_setting, error=-math.log10(p), expect="witness", inconclusive=weak)

@@ -72,6 +72,24 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+TIER_MARKERS = (("llm", "llm"), ("slow", "trained"), ("gpu", "gpu"))  # marker -> tier; unmarked: theory
+
+
+def tier_seconds(rows: list[dict]) -> dict[str, float]:
+    """Test seconds per tier (summed over the tests, so over xdist workers too): theory, trained, llm, gpu."""
+    out: dict[str, float] = {}
+    for r in rows:
+        t = next((tier for m, tier in TIER_MARKERS if m in r.get("markers", [])), "theory")
+        out[t] = round(out.get(t, 0.0) + r["seconds"], 1)
+    return out
+
+
+def tier_line(meta: dict) -> str:
+    t = meta.get("tier_seconds") or {}
+    return (f"Seconds by tier (test time, summed over workers): {', '.join(f'{k} {v:.0f}' for k, v in t.items())}; "
+            f"wall {meta['seconds']:.0f} s. A claim's seconds are its tests' (a test of several claims counts in each).")
+
+
 def _owner(record_id: str) -> str:
     """The claim a record id ``<claim>-<12 hex>`` belongs to (a claim id may contain '-': M1-trained)."""
     return record_id.rsplit("-", 1)[0]
@@ -103,7 +121,7 @@ def markdown(meta: dict, claims: list[dict], figures: list[str], records: dict[s
     md = ["# iclgd verification report", "",
           f"Profile `{meta['profile']}` (seed: {meta['seed']}), tiers {', '.join(meta['tiers'])}, {meta['date']}, "
           f"{meta['seconds']:.0f} s, {meta['tests']} tests, pytest exit code {meta['pytest_exit']}, "
-          f"verify exit code {meta['exit']}.", ""]
+          f"verify exit code {meta['exit']}.", "", tier_line(meta), ""]
     if meta.get("perturb"):
         md += [f"**Deliberately perturbed run** (`--perturb {meta['perturb']}`): its records are not "
                "counterexamples to the papers.", ""]

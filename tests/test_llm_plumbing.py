@@ -308,3 +308,24 @@ def test_cli_probe_end_to_end_on_a_local_checkpoint(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["probe", "--model", str(ckpt), "--orders", "2", "--lr", "fast"]) == 2
     assert "--lr" in capsys.readouterr().err
+
+
+# ---- 4-bit quantisation: the grid, the rounding bound, a second rounding ---------------------------
+@settings(max_examples=20, deadline=None)
+@given(seed=seeds, scale=st.floats(1e-4, 10.0), rows=st.integers(1, 6), blocks=st.integers(1, 4),
+       shift=st.integers(0, 31))
+def test_q4_1_rounding_bound_covers_the_weights_before_quantisation(seed, scale, rows, blocks, shift):
+    """Weights rounded to Q4_1 lie on its grid, and the bound read back from the rounded weights alone covers
+    how far each weight was before rounding (what S3's upper bound before quantisation rests on)."""
+    from iclgd.empirics.llm import quantisation as Q
+
+    g = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(rows, 32 * blocks, generator=g)
+    y = Q.requantise_q4_1(x, shift=shift)  # (rows, 32·blocks)
+    d, m = Q.q4_1_grid(y.roll(-shift, dims=1))  # on the grid of the blocks it was rounded on
+    assert d.shape == (rows, blocks) and torch.all(d >= 0)
+    bound = Q.q4_1_error_bound(y.roll(-shift, dims=1)).roll(shift, dims=1)
+    assert torch.all((x.double() - y.double()).abs() <= bound)
+    assert all(len(set(b.tolist())) <= 16 for b in y.roll(-shift, dims=1).reshape(-1, 32))  # 16 levels a block
+    with pytest.raises(ProbeInputError, match="Q4_1 grid"):
+        Q.q4_1_grid(x)  # Gaussian weights are not on a 16-level grid

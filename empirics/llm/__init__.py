@@ -10,16 +10,31 @@
 
 Measurements only: the claims they are compared with live in :mod:`iclgd.properties.llm`.
 """
-from .data import DATASETS, DatasetSpec, Encoded, Task, Template, draw_orderings, encode, sample_task, spec
-from .errors import ProbeInputError
-from .finetune import PAPER_EPOCHS, PAPER_LRS, VARIANTS, FineTuneResult, Variant, finetune_distributions, variant
-from .icl import icl_distributions
-from .loading import DEFAULT_MODEL, LoadedModel, load_model
-from .probe import ProbeOutputs, collect
+import importlib
 
-__all__ = [
-    "DATASETS", "DEFAULT_MODEL", "DatasetSpec", "Encoded", "FineTuneResult", "LoadedModel", "PAPER_EPOCHS",
-    "PAPER_LRS", "ProbeInputError", "ProbeOutputs", "Task", "Template", "VARIANTS", "Variant", "collect",
-    "draw_orderings", "encode", "finetune_distributions", "icl_distributions", "load_model", "sample_task",
-    "spec", "variant",
-]
+# Imported on first use (PEP 562), so that importing a torch-free submodule (:mod:`.defaults`, the CLI's
+# help) does not load torch and transformers.
+_EXPORTS = {
+    ".data": ("DATASETS", "DatasetSpec", "Encoded", "Task", "Template", "draw_orderings", "encode", "sample_task",
+              "spec"),
+    ".errors": ("ProbeInputError",),
+    ".finetune": ("PAPER_LRS", "VARIANTS", "FineTuneResult", "Variant", "finetune_distributions", "variant"),
+    ".defaults": ("PAPER_EPOCHS",),
+    ".icl": ("icl_distributions",),
+    ".loading": ("DEFAULT_MODEL", "LoadedModel", "load_model"),
+    ".probe": ("ProbeOutputs", "collect"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

@@ -175,7 +175,8 @@ class Trainer:
 
 
 def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, eval_every: int, reference,
-                     k: int, progress, until_converged: bool, internals: bool, null_seed: Optional[int]):
+                     k: int, progress, until_converged: bool, internals: bool, null_seed: Optional[int],
+                     base_probs: Optional[torch.Tensor] = None, outputs: bool = True):
     """:func:`.finetune.finetune_distributions` for a :func:`batchable` variant, all orderings at once."""
     O, N = len(orders), enc.shots
     tr = Trainer(model, enc, O, var, names)
@@ -194,7 +195,7 @@ def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, ev
     pending = tr.losses(batches[0], var.loss) if fused else None  # (O,) the next step's forward, with its graph
     dl = [pending.detach().double().cpu() if fused else demo_losses()]  # per epoch: (O,)
     if eval_every:  # epoch 0: the base model
-        base_p = next_token_distributions(model, enc).expand(O, -1, -1)  # (O, I, V)
+        base_p = (base_probs if base_probs is not None else next_token_distributions(model, enc)).expand(O, -1, -1)  # (O, I, V)
         lab_tr.append(base_p[..., labels])
         if reference is not None:
             ov_tr.append(token_overlap(reference, base_p, k=k))
@@ -226,6 +227,10 @@ def finetune_batched(model, enc: Encoded, orders, var, names, *, epochs: int, ev
                 ov_tr.append(token_overlap(reference, p, k=k))
             eval_epochs.append(e)
     pending = None
+    if not outputs:
+        return FineTuneResult(variant=var, epochs=stop, probs=torch.empty(O, 0, 0), losses=losses[:, :stop],
+                              seconds_per_epoch=sum(times) / len(times), demo_loss=torch.stack(dl, dim=1),
+                              converged=converged)
     p, rec = tr.distributions(internals)
     rand, rand_rec, norms = None, None, None
     if null_seed is not None:

@@ -44,12 +44,12 @@ import torch
 import torch.nn.functional as F
 
 from .data import Encoded
+from .defaults import PAPER_EPOCHS
 from .errors import ProbeInputError
-from .icl import pad_right
+from .icl import CHUNKS, pad_right
 from .loading import final_hidden, head, n_layers, value_parameter
 
 PAPER_LRS = (1e-3, 5e-3, 1e-4, 5e-4)  # Shen et al.'s learning-rate grid [paper]
-PAPER_EPOCHS = 200  # [paper]
 PATIENCE = 2  # epochs without improvement before training stops [choice]
 MIN_DELTA = 1e-3  # an improvement smaller than this fraction of the initial demo loss does not count [choice]
 LOSS_FLOOR = 1e-3  # a demo label loss below this (nats) is converged [choice]
@@ -246,25 +246,39 @@ def next_token_distributions(model, enc: Encoded, internals: bool = False, copie
     ``internals`` also the per-layer internals of :class:`.peers.Recorder` (query tokens only).
     ``copies``: the test inputs that many times over, (copies·I, V) (orderings side by side, :mod:`.batched`)."""
     device = next(model.parameters()).device
-    ids, lengths = pad_right([enc.prefix + q for q in enc.queries] * copies, enc.pad_id, device)
+    seqs = [enc.prefix + q for q in enc.queries] * copies
     if internals:
         from .peers import Recorder
 
+        ids, lengths = pad_right(seqs, enc.pad_id, device)
         P = len(enc.prefix)
         with Recorder(model) as rec:
             rec.rows(lengths - 1, P, lengths - P, ids.shape[1] - P)
-            p = next_token_distributions(model, enc, copies=copies)
+            h, _ = final_hidden(model, ids)  # (copies·I, T, H): one batch, the rows the recorder was told
+            last = h[torch.arange(len(lengths), device=device), lengths - 1]  # (copies·I, H)
+            p = torch.softmax(head(model, last).float(), dim=-1).cpu()
         return p, rec.result()
-    h, _ = final_hidden(model, ids)  # (I, T, H)
-    last = h[torch.arange(len(lengths), device=device), lengths - 1]  # (I, H)
-    return torch.softmax(head(model, last).float(), dim=-1).cpu()
+    out = None
+    order = sorted(range(len(seqs)), key=lambda r: len(seqs[r]))  # shortest first
+    step = -(-len(seqs) // CHUNKS)
+    for start in range(0, len(seqs), step):  # length-sorted chunks, each padded to its own longest row
+        at = order[start:start + step]
+        ids, lengths = pad_right([seqs[r] for r in at], enc.pad_id, device)  # (R, T), (R,)
+        h, _ = final_hidden(model, ids)  # (R, T, H)
+        last = h[torch.arange(len(at), device=device), lengths - 1]  # (R, H)
+        p = torch.softmax(head(model, last).float(), dim=-1).cpu()  # (R, V)
+        if out is None:
+            out = torch.empty(len(seqs), p.shape[-1], dtype=p.dtype)
+        out[torch.as_tensor(at)] = p
+    return out
 
 
 def finetune_distributions(
     model, enc: Encoded, orders: Sequence[Sequence[int]], var: Variant, *, epochs: int,
     eval_every: int = 0, reference: Optional[torch.Tensor] = None, k: int = 10,
     progress: Optional[Callable[[int], None]] = None, until_converged: bool = False, internals: bool = False,
-    null_seed: Optional[int] = None, batched: bool = True,
+    null_seed: Optional[int] = None, batched: bool = True, base_probs: Optional[torch.Tensor] = None,
+    outputs: bool = True,
 ) -> FineTuneResult:
     """Run ``var`` from the base weights once per ordering and read p_A on the test inputs.
 
@@ -281,6 +295,10 @@ def finetune_distributions(
     ``batched``: a variant that trains a subset of linear weights (ĜD, kv-sgd, lc-gd) trains all
     orderings side by side (:mod:`.batched`); False runs one ordering at a time (the reference the
     batched path is tested against). Whole-model variants always run one ordering at a time.
+    ``base_probs``: the base model's (I, V) distributions on the test inputs when the caller has them
+    (the zero-shot read), so the trajectory's epoch 0 is not computed again.
+    ``outputs=False``: train and record the demo losses only, no read of the test inputs (``probs`` is
+    (O, 0, 0); what :func:`select_lr` needs); needs ``eval_every=0``, no internals and no null.
     """
     from .metrics import token_overlap
 
@@ -288,6 +306,8 @@ def finetune_distributions(
         raise ProbeInputError("epochs", f"must be >= 1, got {epochs}")
     if var.optimizer not in ("sgd", "adam") or var.batch not in ("full", "single"):
         raise ProbeInputError("variants", f"{var.name}: unknown optimizer/batch {var.optimizer}/{var.batch}")
+    if not outputs and (eval_every or internals or null_seed is not None):
+        raise ProbeInputError("outputs", "a run without test-input reads has no trajectory, internals or null")
     names = var.parameter_names(model)
     if batched:
         from .batched import batchable, finetune_batched
@@ -295,7 +315,8 @@ def finetune_distributions(
         if batchable(model, names):
             return finetune_batched(model, enc, orders, var, names, epochs=epochs, eval_every=eval_every,
                                     reference=reference, k=k, progress=progress, until_converged=until_converged,
-                                    internals=internals, null_seed=null_seed)
+                                    internals=internals, null_seed=null_seed, base_probs=base_probs,
+                                    outputs=outputs)
     work = copy.deepcopy(model)  # the base model is only ever read
     work.eval()
     base = dict(model.named_parameters())
@@ -314,7 +335,7 @@ def finetune_distributions(
     stop = epochs  # fixed by the first ordering when until_converged
     # full-batch label loss: the step's own forward on all demos is the demo loss (one forward an epoch saved)
     fused = var.batch == "full" and var.loss == "label"
-    base_p = next_token_distributions(model, enc) if eval_every else None  # (I, V) the base model
+    base_p = (base_probs if base_probs is not None else next_token_distributions(model, enc)) if eval_every else None  # (I, V)
     for oi, order in enumerate(orders):
         with torch.no_grad():
             for n in names:
@@ -349,6 +370,10 @@ def finetune_distributions(
             if eval_every and e % eval_every == 0 and e < stop:
                 _read(work, enc, labels, reference, oi, k, lab_o, ov_o, token_overlap)
         pending = None  # an early stop leaves a graph behind
+        if not outputs:
+            probs.append(torch.empty(0, 0))
+            demo_losses.append(dl)
+            continue
         p = next_token_distributions(work, enc, internals)  # (I, V)
         if internals:
             p, rec = p
@@ -429,7 +454,7 @@ def select_lr(model, enc: Encoded, var: Variant, grid: Sequence[float] = PAPER_L
     finals = {}
     for lr in grid:
         r = finetune_distributions(model, enc, [order], replace(var, lr=float(lr)), epochs=epochs,
-                                   until_converged=True)
+                                   until_converged=True, outputs=False)
         finals[float(lr)] = r.demo_loss[0, -1].item() if r.demo_loss[0, -1] <= r.demo_loss[0, 0] else math.inf
     ok = {lr: v for lr, v in finals.items() if math.isfinite(v)}
     best = min(ok, key=lambda lr: (ok[lr], lr)) if ok else min(finals)

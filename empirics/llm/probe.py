@@ -160,7 +160,7 @@ def measure(model, enc: Encoded, perms, variants: Sequence[Variant], *, epochs: 
         results[var.name] = finetune_distributions(model, enc, perms, var, epochs=epochs, eval_every=eval_every,
                                                    reference=icl, k=k, progress=b.update,
                                                    until_converged=until_converged, internals=internals,
-                                                   null_seed=null_seed)
+                                                   null_seed=null_seed, base_probs=zs)
         seconds[var.name] = time.perf_counter() - t0
         b.close()
     return {"icl": icl, "zero_shot": zs, "variants": results, "internals": ints}

@@ -14,7 +14,7 @@ from ._args import SEED_MAX, add_int, add_real, parse_real
 
 
 def add_parser(sub):
-    from iclgd.properties.llm import CPU_EPOCHS, DEFAULT_VARIANTS
+    from iclgd.empirics.llm.defaults import CPU_EPOCHS, DEFAULT_VARIANTS
 
     p = sub.add_parser(
         "probe", help="compare ICL with gradient descent on a real pretrained LM",
@@ -143,8 +143,9 @@ def _grid(text: str) -> tuple:
 
 
 def config_from_args(args):
+    from iclgd.empirics.llm.defaults import DEFAULT_VARIANTS
     from iclgd.empirics.llm.probe import NULLS
-    from iclgd.properties.llm import DEFAULT_VARIANTS, ProbeConfig
+    from iclgd.properties.llm import ProbeConfig
 
     variants = _names("--variants", args.variants) if args.variants else DEFAULT_VARIANTS
     template = {f: _unescape(getattr(args, f)) for f in ("input_prefix", "label_prefix", "separator", "instruction")
