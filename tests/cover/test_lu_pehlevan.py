@@ -46,3 +46,32 @@ def test_out_of_range_inputs_exit_2_naming_the_flag(capsys, flags, flag):
         rc = e.code
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and flag in err[-1] and sum("error" in line for line in err) == 1, err
+
+
+def test_lu_icl_json_and_the_double_descent(capsys):
+    assert main(["predict", "--claim", "Lu-ICL", "--d", "1", "--n", "1", "--alpha", "2", "--kappa", "1", "--tau", "2",
+                 "--rho", "0.25", "--json"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    assert {"icl_error", "icl_error_kappa_tau_infinity", "null_error"} <= set(o)
+    errs = []
+    for tau in ("0.5", "0.9", "0.99", "1.01", "1.1", "2"):
+        assert main(["predict", "--claim", "Lu-ICL", "--d", "1", "--n", "1", "--tau", tau, "--json"]) == 0
+        errs.append(json.loads(capsys.readouterr().out)["icl_error"])
+    assert errs[0] < errs[1] < errs[2] and errs[3] > errs[4] > errs[5]  # rises into τ = 1, falls after
+
+
+@pytest.mark.parametrize(("flags", "flag"), [
+    (["--tau", "1"], "--tau"),  # the pole
+    (["--tau", "0"], "--tau"),
+    (["--alpha", "0"], "--alpha"),
+    (["--kappa", "-1"], "--kappa"),
+    (["--rho", "nan"], "--rho"),
+    (["--sigma2", "0.5"], "sigma2"),
+])
+def test_lu_icl_out_of_range_inputs_exit_2_naming_the_flag(capsys, flags, flag):
+    try:
+        rc = main(["predict", "--claim", "Lu-ICL", "--d", "1", "--n", "1", *flags])
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and flag in err[-1] and sum("error" in line for line in err) == 1, err
