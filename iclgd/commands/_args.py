@@ -228,14 +228,16 @@ def claim_extra(claim, args) -> tuple:
 
 
 # ---- the flags of shared/CLAIMS_MORE.md's claims (issue 13) ----------------------------------------
-def add_more_setting_args(p: argparse.ArgumentParser) -> None:
-    """--test-n, --prior-scale, --x-dist, --mean: read only by the claims that use them (others refuse)."""
+def add_more_setting_args(p: argparse.ArgumentParser, *, claim_params: bool = True) -> None:
+    """--test-n, --prior-scale, --x-dist, --mean: read only by the claims that use them (others refuse);
+    with ``claim_params`` also one flag per claim parameter (:func:`add_claim_param_args`)."""
     add_int(p, "--test-n", 1, N_MAX, "test prompt length M (ZFB-length, Wu-length; default: n)", dest="test_n")
     add_real(p, "--prior-scale", 0.0, SIGMA2_MAX, "ψ² of the prior w ~ N(0, ψ² I) (Wu-length; or --cov-w)",
              lo_open=True, dest="prior_scale")
     p.add_argument("--x-dist", dest="x_dist", help="law of x: gaussian | uniform:a (i.i.d. U(−a, a), a > 0; vO-uniform)")
     p.add_argument("--mean", help="β, the prior mean of w (M2m): a JSON list '[1,-0.5]' or '1,-0.5', length d")
-    add_claim_param_args(p)
+    if claim_params:
+        add_claim_param_args(p)
 
 
 def add_claim_param_args(p: argparse.ArgumentParser) -> None:

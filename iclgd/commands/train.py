@@ -19,8 +19,8 @@ from iclgd.cli import UsageError, emit
 from iclgd.theory import SettingError, get_claim
 from iclgd.theory.targets import parse_target
 
-from ._args import (Need, add_int, add_real, add_seed, add_setting_args, condition, dumps, finite_output,
-                    pow2_scale, preflight, setting_from_args)
+from ._args import (Need, add_int, add_more_setting_args, add_real, add_seed, add_setting_args, condition, dumps,
+                    finite_output, pow2_scale, preflight, setting_from_args)
 
 LAYERS_MAX = 64  # deeper linear transformers' activations overflow float32 products of L layers
 SNR_MIN = 1e-6  # tr(ΣΣ_w)/σ² below this: Γ* = O(n/σ²) and no feasible budget resolves it (see notes/cli-robustness.md)
@@ -35,6 +35,9 @@ def add_parser(sub):
         "Requests that would not fit in memory, covariances too ill-conditioned for the dtype "
         "(κ > 1/√ε: 2.9e3 float32, 6.7e7 float64) and noise beyond σ² ≤ 1e6·tr(ΣΣ_w) are refused.")
     add_setting_args(p)
+    # the laws beyond x ~ N(0, Σ), w ~ N(0, Σ_w) (uniform x, a prior mean); claim parameters' flags would
+    # collide with train's own (--layers)
+    add_more_setting_args(p, claim_params=False)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     add_int(p, "--layers", 1, LAYERS_MAX, "L > 1: Ahn et al.'s L-layer linear transformer", default=1)
     p.add_argument("--model", choices=("lsa", "softmax"), default="lsa", help="one-layer attention kind")

@@ -166,6 +166,19 @@ def _cli(*argv):
     return rc, out.getvalue(), err.getvalue()
 
 
+def test_cli_train_takes_the_laws_beyond_gaussian_x_and_a_centred_prior():
+    """Plumbing: `iclgd train` reads --mean and --x-dist into the claim's law (its Spec's TrainedHooks): M2m's
+    checks come back with the Γ-class excess filed under M2m-LSA and L_β reported; a claim that does not read
+    --mean refuses it, naming the flag (exit 2, one line)."""
+    rc, out, err = _cli("train", "--claim", "M2m", "--d", "2", "--n", "4", "--sigma2", "0.25", "--mean", "1,-1",
+                        "--steps", "100", "--replicas", "2", "--json")
+    assert rc == 0, err
+    o = json.loads(out)
+    assert {c["claim"] for c in o["checks"]} >= {"M2m", "M2m-LSA"} and "loss_gd_beta" in o["extra"]
+    rc, out, err = _cli("train", "--claim", "M1", "--d", "2", "--n", "4", "--mean", "1,1")
+    assert rc == 2 and out == "" and "--mean" in err.strip().splitlines()[-1], err
+
+
 @pytest.mark.slow
 def test_cli_train_json():
     rc, out, err = _cli("train", "--claim", "M1", "--d", "2", "--n", "6", "--sigma2", "0.5", "--steps", "300",
