@@ -1,6 +1,6 @@
 """Single-replicate false-alarm rates of the Monte Carlo checks of the architecture claims (Softmax-limit,
-Ding-causal, Gatmiry-loop, Ahn-L2, Cheng-fGD-RBF, Lu-ICL/Lu-kappa where registered), measured at each
-claim's heaviest-tailed corner with the specs' own code.
+Ding-causal, Gatmiry-loop, Ahn-L2, Cheng-fGD-RBF, Lu-kappa; Lu-ICL has no Monte Carlo family), measured at each
+claim's heaviest-tailed corners with the specs' own code.
 
 Each Monte Carlo check is refuted only when all R replicates exceed 3.89 (``spec.monte_carlo_mean_check``);
 its false-alarm probability is p^R with p the single-replicate exceedance rate, which this script measures:
@@ -39,6 +39,7 @@ def _corners() -> dict:
         "Gatmiry-loop": [Setting(2, 2, 0.0, extra=(("layers", 3),)), Setting(2, 2, 2.0, extra=(("layers", 2),)),
                          Setting(4, 2, 0.0, extra=(("layers", 3),))],
         "Ahn-L2": [Setting(2, 2, 0.0), Setting(2, 2, 2.0), Setting(4, 2, 0.0)],
+        "Lu-kappa": [Setting(1, 1, 0.0), Setting(1, 1, 2.0), Setting(4, 12, 0.0)],
         "Cheng-fGD-RBF": [Setting(1, 1, 0.25, extra=(("lengthscale", 1.0),)),
                           Setting(1, 8, 1.0, extra=(("lengthscale", 5.0),)),
                           Setting(3, 8, 0.25, extra=(("lengthscale", 1.0),))],
