@@ -5,8 +5,9 @@ all-LSA-feature relaxation (tests/cover/test_zhang_wu_bartlett.py).
 
 Exact: Γ_Γ, L_Γ, L_β (``values["loss_gd_beta"]``) and the gap against the engine's terms with a non-centred
 prior (:func:`iclgd.theory.derivations_linear.m2m_exact`), the gap's sign, and that no engine term is odd
-in w. Monte Carlo: the risks of the best Γ-predictor and of GD from β, and their paired gap. Refutation:
-"β does not matter" (the centred M2g optimum L* for the Γ class under β ≠ 0)."""
+in w. Monte Carlo: the risks of the best Γ-predictor and of GD from β, and their paired gap. Refutation, filed
+under the over-generalisation M2m-no-mean: "β does not matter" (the centred M2g optimum L* for the Γ class
+under β ≠ 0)."""
 from __future__ import annotations
 
 import math
@@ -103,14 +104,14 @@ def _best_gamma_loss_under_beta(s: Setting) -> float:
 
 def no_beta_exact(s: Setting):
     _, L0 = gamma_loss_m2g(s.Sigma, s.Sigma_w, s.n, s.sigma2)
-    return L.refute("M2m", "the best Γ-predictor's loss does not depend on β", s, L0, _best_gamma_loss_under_beta(s))
+    return L.refute("M2m-no-mean", "the best Γ-predictor's loss does not depend on β", s, L0, _best_gamma_loss_under_beta(s))
 
 
 def no_beta_confirm(s: Setting, seed: int):
     _, L0 = gamma_loss_m2g(s.Sigma, s.Sigma_w, s.n, s.sigma2)
     p = L.sample(s, linear_law_args("M2m", s), s.n, L.MC_PROMPTS, seed)
     mean, se = emp.gamma_loss(p, get_claim("M2m").predict(s, exact=False).gamma)
-    return L.confirm_check("M2m", "the best Γ-predictor's Monte Carlo risk under β vs the β = 0 optimum L*", L0,
+    return L.confirm_check("M2m-no-mean", "the best Γ-predictor's Monte Carlo risk under β vs the β = 0 optimum L*", L0,
                            mean, se, s, seed, L.MC_PROMPTS)
 
 
@@ -123,7 +124,7 @@ register_spec(Spec(
     claim="M2m", settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
     refutations=(Refutation("β does not matter: the Γ class attains the centred optimum",
                             "E[w] = 0: with β ≠ 0 the Γ class sees Σ_w + ββᵀ, so L_Γ > L*(Σ_w)",
-                            large_mean, no_beta_exact, no_beta_confirm),),
+                            large_mean, no_beta_exact, no_beta_confirm, claim="M2m-no-mean"),),
     trained=TrainedHooks(law=lambda s: sampler_args("M2m", s), exact_loss=exact_loss, gamma_class_only=True,
                          lsa_claim="M2m-LSA"),
 ))

@@ -1,8 +1,9 @@
 """After Zhang, Wu & Bartlett (NeurIPS 2024), "In-Context Learning of a Linear Transformer Block: Benefits of
 the MLP Component and One-Step GD Initialization": a task prior with a non-zero mean, w ~ N(β, Σ_w). The
 best Γ-predictor is M2g with the prior's second moment Σ_w + ββᵀ (loss L_Γ); GD from β attains the centred
-M2g loss L_β; both and their gap are the suite's derivation (M2m). M2m-LSA is the over-generalisation
-"the one-layer LSA optimum is still the best Γ-predictor", registered to be refuted."""
+M2g loss L_β; both and their gap are the suite's derivation (M2m). Two over-generalisations are registered to
+be refuted: M2m-LSA, "the one-layer LSA optimum is still the best Γ-predictor", and M2m-no-mean, "the prior's
+mean does not matter" (the Γ class attains the centred optimum)."""
 from __future__ import annotations
 
 import numpy as np
@@ -73,5 +74,12 @@ register(Claim(
     statement="Over-generalisation, expected to be refuted: with w ~ N(β, Σ_w), β ≠ 0, the optimum over all one-layer "
     "LSA weights is still the best Γ-predictor (the nuisance terms are useless, as the parity argument shows for β = 0).",
     assumptions=("x ~ N(0, Σ)", "w ~ N(β, Σ_w) with β ≠ 0 (the parity w → −w is broken)"),
+    kind="overgeneralisation",
+))
+register(Claim(
+    id="M2m-no-mean", citation=Citation(**PAPER, theorem="non-zero prior mean, Γ class"), tag="[derived]",
+    statement="Over-generalisation, expected to be refuted: the prior's mean does not matter — with w ~ N(β, Σ_w) the "
+    "best Γ-predictor still attains the centred M2g optimum L*(Σ, Σ_w).",
+    assumptions=("x ~ N(0, Σ)", "w ~ N(β, Σ_w) with β ≠ 0"),
     kind="overgeneralisation",
 ))
