@@ -13,6 +13,8 @@ counterexample with a margin), confirmed by Monte Carlo: the Bayes risk is below
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
@@ -43,12 +45,21 @@ def _lsa_route(s: Setting) -> float:
     return get_claim("M2g").predict(Setting(s.d, s.n, s.sigma2, cov_w=_tau2(s) * np.eye(s.d)), exact=False).loss
 
 
-def ratio_limit_route(d: int, sigma2, t2) -> sp.Expr:
-    """lim_{n→∞} n (L* − σ²)/(σ² d), L* = min_η L(η), L(η) = σ² + τ²d − 2ητ²d + η² d (τ²(n + 1 + d) + σ²)/n."""
-    L = sigma2 + t2 * d - 2 * eta_sym * t2 * d + eta_sym**2 * d * (t2 * (n_sym + 1 + d) + sigma2) / n_sym
+@lru_cache(maxsize=1)
+def _ratio_limit_symbolic() -> tuple[sp.Expr, tuple]:
+    """lim_{n→∞} n (L* − σ²)/(σ² d) for symbolic (d, σ², τ²), L* = min_η L(η),
+    L(η) = σ² + τ²d − 2ητ²d + η² d (τ²(n + 1 + d) + σ²)/n."""
+    d, s2, t2 = sp.symbols("d sigma2 tau2", positive=True)
+    L = s2 + t2 * d - 2 * eta_sym * t2 * d + eta_sym**2 * d * (t2 * (n_sym + 1 + d) + s2) / n_sym
     eta_star = sp.solve(sp.diff(L, eta_sym), eta_sym)[0]
-    excess = sp.simplify(L.subs(eta_sym, eta_star) - sigma2)
-    return sp.limit(n_sym * excess / (sigma2 * d), n_sym, sp.oo)
+    excess = sp.simplify(L.subs(eta_sym, eta_star) - s2)
+    return sp.limit(n_sym * excess / (s2 * d), n_sym, sp.oo), (d, s2, t2)
+
+
+def ratio_limit_route(d, sigma2, t2) -> sp.Expr:
+    """:func:`_ratio_limit_symbolic` at (d, σ², τ²) (numbers or symbols)."""
+    expr, syms = _ratio_limit_symbolic()
+    return sp.simplify(expr.subs(dict(zip(syms, (d, sigma2, t2))), simultaneous=True))
 
 
 @st.composite
