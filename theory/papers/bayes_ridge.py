@@ -54,6 +54,8 @@ def bayes_excess(d: int, n: int, sigma2: float, t2: float, flag_n: str = "n", fl
         raise SettingError(small, f"the Bayes risk is computed by a Pfaffian of min(n, d) × min(n, d) quadratures in "
                            f"float64, exact to 1e-6 only for min(n, d) ≤ {M_MAX}; got n={n}, d={d}")
     lam = sigma2 / t2
+    if not 0 < lam < float("inf"):
+        raise SettingError("sigma2", f"λ = σ²/τ² = {sigma2:g}/{t2:g} leaves float64's range")
     tr, err = ridge_trace(d, n, lam)
     if not err <= MAX_REL_ERROR * tr:
         raise SettingError(small, f"at n={n}, d={d}, λ={lam:g} the quadrature route states relative error "
