@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from iclgd.empirics import more as emp
 from iclgd.empirics.sampling import generator
 from iclgd.theory import Setting, get_claim
+from iclgd.theory.papers.bayes_ridge import tau2
 from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
@@ -72,14 +73,11 @@ def settings(draw, max_d=None, max_n=None, mc=False):
     return Setting(d, n, draw(noise_levels(), label="σ²"), prior_scale=draw(PRIOR_SCALES, label="τ²"))
 
 
-def _tau2(s: Setting) -> float:
-    return 1.0 if s.prior_scale is None else s.prior_scale
-
 
 # ---- exact ---------------------------------------------------------------------------------------
 def exact_checks(s: Setting) -> list:
     pred = get_claim(CLAIM).predict(s, exact=False)
-    t2, where = _tau2(s), s.to_json()
+    t2, where = tau2(s), s.to_json()
     out = []
     X = design(s.d, min(s.n, 5))
     K = posterior_mean_matrix(X, s.sigma2_exact, exact(t2))
@@ -112,7 +110,7 @@ def exact_checks(s: Setting) -> list:
 
 # ---- Monte Carlo ---------------------------------------------------------------------------------
 def bayes_replicate(s: Setting, seed: int, uniform: float | None = None):
-    t2 = _tau2(s)
+    t2 = tau2(s)
     Sw = None if t2 == 1.0 else t2 * np.eye(s.d)
 
     def replicate(j):

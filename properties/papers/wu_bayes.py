@@ -23,6 +23,7 @@ from iclgd.empirics import more as emp
 from iclgd.empirics.sampling import generator
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.wu_bayes import UNIFORM_C
+from iclgd.theory.papers.bayes_ridge import tau2
 from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
@@ -37,12 +38,9 @@ Z_CONFIRM = z_crit(1, per_check_alpha("monte-carlo"))  # ≈ 5.6, one replicate
 n_sym, eta_sym = sp.symbols("n eta", positive=True)
 
 
-def _tau2(s: Setting) -> float:
-    return 1.0 if s.prior_scale is None else s.prior_scale
-
 
 def _lsa_route(s: Setting) -> float:
-    return get_claim("M2g").predict(Setting(s.d, s.n, s.sigma2, cov_w=_tau2(s) * np.eye(s.d)), exact=False).loss
+    return get_claim("M2g").predict(Setting(s.d, s.n, s.sigma2, cov_w=tau2(s) * np.eye(s.d)), exact=False).loss
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +73,7 @@ def settings(draw, max_d=None, max_n=None, mc=False):
 
 def exact_checks(s: Setting) -> list:
     pred = get_claim(CLAIM).predict(s, exact=False)
-    v, where, t2 = pred.values, s.to_json(), _tau2(s)
+    v, where, t2 = pred.values, s.to_json(), tau2(s)
     lsa = _lsa_route(s)
     out = [check(CLAIM, f"{key} vs the M2g optimum at Σ = I, Σ_w = τ² I", lsa, val, 1e-12 * max(1.0, lsa),
                  "two float64 closed forms: relative 1e-12", where)
@@ -107,7 +105,7 @@ def exact_checks(s: Setting) -> list:
 
 def monte_carlo_checks(s: Setting, seed: int) -> list:
     pred = get_claim(CLAIM).predict(s, exact=False)
-    t2 = _tau2(s)
+    t2 = tau2(s)
     eta = get_claim("M2g").predict(Setting(s.d, s.n, s.sigma2, cov_w=t2 * np.eye(s.d)), exact=False).gamma
     Sw = None if t2 == 1.0 else t2 * np.eye(s.d)
 
