@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from iclgd.theory.claims import Citation, Claim, Param, Part, Prediction, register
+from iclgd.theory.claims import Citation, Claim, Part, Prediction, register
 from iclgd.theory.errors import SettingError
 from iclgd.theory.papers.bayes_ridge import isotropic_only
-from iclgd.theory.papers.hastie import POLE_GAP, ridgeless_limit
+from iclgd.theory.papers.hastie import GAMMA, POLE_GAP, ridgeless_limit
 from iclgd.theory.papers.nakkiran import R2
 from iclgd.theory.setting import Setting
 
@@ -21,7 +21,6 @@ DW = dict(
     authors="Edgar Dobriban and Stefan Wager",
     title="High-Dimensional Asymptotics of Prediction: Ridge Regression and Classification",
     venue="Annals of Statistics", year=2018, url="https://arxiv.org/abs/1507.03003", bibkey="dobriban2018high")
-GAMMA = Param("gamma", "the limiting ratio p/n", lo=0.0, lo_open=True, hi=1e6)
 
 
 def mp_stieltjes(gamma: float, lam: float) -> float:

@@ -18,7 +18,8 @@ HASTIE = dict(
     authors="Trevor Hastie and Andrea Montanari and Saharon Rosset and Ryan J. Tibshirani",
     title="Surprises in High-Dimensional Ridgeless Least Squares Interpolation",
     venue="Annals of Statistics", year=2022, url="https://arxiv.org/abs/1903.08560", bibkey="hastie2022surprises")
-GAMMA = Param("gamma", "the limiting ratio p/n (Hastie-ridgeless; ≠ 1, the pole)", lo=0.0, lo_open=True, hi=1e6)
+GAMMA = Param("gamma", "the limiting ratio γ = p/n (Hastie-ridgeless refuses the pole γ = 1)", lo=0.0, lo_open=True,
+              hi=1e6)
 POLE_GAP = 1e-6  # |γ − 1| below this is the pole
 
 

@@ -22,7 +22,7 @@ NAKKIRAN = dict(
     title="Optimal Regularization Can Mitigate Double Descent",
     venue="International Conference on Learning Representations (ICLR)", year=2021,
     url="https://arxiv.org/abs/2003.01897", bibkey="nakkiran2021optimal")
-R2 = Param("r2", "‖β‖² = r², the squared norm of the fixed task vector (Nakkiran-monotone)", lo=0.0, lo_open=True,
+R2 = Param("r2", "r² = ‖β‖² of a fixed task vector (or E‖w‖² of its prior)", lo=0.0, lo_open=True,
            hi=1e12, default=1.0)
 
 
