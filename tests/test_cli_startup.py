@@ -36,6 +36,7 @@ def _loaded(tmp_path, *argv) -> dict:
     ["predict", "--help"],
     ["probe", "--help"],
     ["train", "--help"],
+    ["verify", "--help"],
 ], ids=lambda a: " ".join(a))
 def test_light_commands_import_no_heavy_stack(tmp_path, argv):
     got = _loaded(tmp_path, *argv)
