@@ -36,8 +36,9 @@ from iclgd.empirics.llm.metrics import accuracy, overlap_cosine, token_overlap
 from iclgd.empirics.llm.peers import rec2ftp_counts, sim_am, sim_am_delta, sim_aou
 from iclgd.empirics.llm.probe import no_bar
 from iclgd.empirics.llm.sparsity import THRESHOLDS, sparsity_profile
-from iclgd.theory import SettingError, get_claim
+from iclgd.theory import SettingError
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
+from iclgd.theory.papers.shen import S1, S2, S3
 
 from .checks import Check, check
 from .order import gamma_n, refute_equivalence, sign_test, sign_test_detectable, sign_test_inputs, sign_test_power
@@ -194,7 +195,7 @@ def sparsity_check(prof: dict, *, setting: dict) -> Check:
                 f"{'below' if eps < lo else 'not below'} every step)")
     weak = (f"the attention projections are {q}-quantised and no rounding bound is implemented for {q}: ε below its "
             "step would measure the quantisation grid" if q and not prof.get("upper") else "")
-    return check("S3", "sparsity (W_Q, W_K, W_V) below the one-step-GD construction's requirement",
+    return check(S3.id, "sparsity (W_Q, W_K, W_V) below the one-step-GD construction's requirement",
                  [need[m] for m in "qkv"], [closest[m] for m in "qkv"], 0.0,
                  f"max over {len(judged)} layers, W_Q/W_K/W_V and ε ∈ {prof['thresholds']} of the {what} minus "
                  f"the requirement (exact counts, no sampling)",
@@ -318,7 +319,7 @@ def pattern_checks(out: ProbeOutputs, *, k: int = 10, seed: int = 0, n_boot: int
     (``nulls``: null → True / False / None when undecidable)."""
     alpha = per_check_alpha("llm") if alpha is None else alpha
     need = sign_test_inputs(alpha, "one")
-    claim = get_claim("S2")
+    claim = S2
     base = reordered(out.icl)
     I = out.icl.shape[1]
     checks = []
@@ -383,7 +384,7 @@ def invariance_check(p32: torch.Tensor, p64: torch.Tensor, *, name: str, setting
     s = order_sensitivity(a.numpy())
     reason = (f"float32 rounding of the training run: mean over outputs of max over {O} orderings of "
               f"|p_float32 − p_float64| = {dev:.3g}, + γ_{O + 3}(float64) for the std")
-    return check("S1", f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s,
+    return check(S1.id, f"order_sensitivity {name} (float32) = 0", 0.0, s, tol, reason, setting, error=s,
                  expect=expect)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from iclgd.theory.errors import SettingError
 from iclgd.theory.order import order_sensitivity, per_input_sensitivity
+from iclgd.theory.papers.shen import S1
 
 from .checks import Check, check
 from .stats import bootstrap_interval
@@ -135,7 +136,7 @@ def invariance_check(outputs, magnitude, *, dtype, n_terms: int, quantity: str, 
     """Check "order sensitivity = 0" (S1's invariance consequences). With ``expect="witness"`` the
     Check records a found order dependence: ``holds`` is False when the sensitivity is non-zero."""
     z = zero_test(outputs, magnitude, dtype=dtype, n_terms=n_terms)
-    return check("S1", quantity, 0.0, z.value, z.tolerance, z.reason, setting, error=abs(z.value), expect=expect)
+    return check(S1.id, quantity, 0.0, z.value, z.tolerance, z.reason, setting, error=abs(z.value), expect=expect)
 
 
 # ---- the reusable refutation property -------------------------------------------------------
@@ -323,7 +324,7 @@ def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setti
         err = float(np.abs(diff).max())
         reason = (f"an equivalent pair has equal per-input sensitivities: max_i |S_icl,i − S_alg,i| over {I} "
                   f"inputs vs the float tolerance ({float_reason})")
-        return check("S1", quantity, float(s_alg.mean()), float(s_icl.mean()), float_tol, reason, out_setting,
+        return check(S1.id, quantity, float(s_alg.mean()), float(s_icl.mean()), float_tol, reason, out_setting,
                      error=err, expect="hold")
     untied = st["above"] + st["below"]
     p = max(st["p_two"], 1e-300)
@@ -339,5 +340,5 @@ def refute_equivalence(icl: np.ndarray, alg: np.ndarray, *, alg_name: str, setti
         weak = (f"neither side significant ({st['above']} ICL more, {st['below']} {alg_name} more order sensitive): "
                 f"with {untied} untied inputs at α = {alpha:.2g} (two-sided) it detects (power 0.8) only one side "
                 f"on ≥ {sign_test_detectable(untied, alpha / 2, 0.8):.1%} of inputs")
-    return check("S1", quantity, float(s_alg.mean()), float(s_icl.mean()), -math.log10(alpha), reason,
+    return check(S1.id, quantity, float(s_alg.mean()), float(s_icl.mean()), -math.log10(alpha), reason,
                  out_setting, error=-math.log10(p), expect="witness", inconclusive=weak)

@@ -67,7 +67,8 @@ from iclgd.empirics.more import posterior_mean_predictions
 from iclgd.empirics.sampling import generator, sample_prompts
 from iclgd.empirics.train import Schedule, cpu_threads, prompt_sampler, train
 from iclgd.theory import Prediction, Setting, SettingError, get_claim
-from iclgd.theory.peers import LAYERED, REACHABILITY, SOFTMAX_ONE_LAYER
+from iclgd.theory.papers.ahn_et_al import LAYERED
+from iclgd.theory.papers.mahankali import REACHABILITY, SOFTMAX_ONE_LAYER
 
 from .checks import Check, check
 from .laws import sampler_args as sampler_law  # the claim's law as sampler kwargs (bench/ uses it)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .claims import MAHANKALI, Citation, Claim, Distribution, Part, Prediction, register
+from .claims import Distribution, Prediction
 from .errors import SettingError
 from .setting import Setting
 
@@ -67,7 +67,7 @@ def _is_identity(m) -> bool:
 
 
 # ---- M1 ------------------------------------------------------------------------------------
-def _validate_m1(s: Setting):
+def validate_m1(s: Setting):
     if not _is_identity(s.cov):
         raise SettingError("cov", "M1 assumes isotropic covariates x ~ N(0, I); use M2 or M2g")
     if not _is_identity(s.cov_w):
@@ -76,7 +76,7 @@ def _validate_m1(s: Setting):
         raise SettingError("target", "M1 assumes linear responses; use M3 for nonlinear targets")
 
 
-def _predict_m1(s: Setting, exact: bool) -> Prediction:
+def predict_m1(s: Setting, exact: bool) -> Prediction:
     eta = eta_m1(s.n, s.d, s.sigma2)
     ex = None
     if exact:
@@ -86,19 +86,19 @@ def _predict_m1(s: Setting, exact: bool) -> Prediction:
     return Prediction(eta * np.eye(s.d), float(eta), float(loss_m1(s.n, s.d, s.sigma2)), ex)
 
 
-def _dist_m1(s: Setting) -> Distribution:
+def dist_m1(s: Setting) -> Distribution:
     return Distribution(np.eye(s.d), np.eye(s.d), s.sigma2, "linear")
 
 
 # ---- M2 ------------------------------------------------------------------------------------
-def _validate_m2(s: Setting):
+def validate_m2(s: Setting):
     if s.cov_w is not None:
         raise SettingError("cov_w", "M2 fixes the prior w ~ N(0, Σ⁻¹); use M2g for another prior")
     if s.target != "linear":
         raise SettingError("target", "M2 assumes linear responses")
 
 
-def _predict_m2(s: Setting, exact: bool) -> Prediction:
+def predict_m2(s: Setting, exact: bool) -> Prediction:
     eta = eta_m1(s.n, s.d, s.sigma2)
     ex = None
     if exact and _exact_ok(s):
@@ -109,17 +109,17 @@ def _predict_m2(s: Setting, exact: bool) -> Prediction:
     return Prediction(eta * np.linalg.inv(s.Sigma), float(eta), float(loss_m1(s.n, s.d, s.sigma2)), ex)
 
 
-def _dist_m2(s: Setting) -> Distribution:
+def dist_m2(s: Setting) -> Distribution:
     return Distribution(s.Sigma, np.linalg.inv(s.Sigma), s.sigma2, "linear")
 
 
 # ---- M2g -----------------------------------------------------------------------------------
-def _validate_m2g(s: Setting):
+def validate_m2g(s: Setting):
     if s.target != "linear":
         raise SettingError("target", "M2g assumes linear responses")
 
 
-def _predict_m2g(s: Setting, exact: bool) -> Prediction:
+def predict_m2g(s: Setting, exact: bool) -> Prediction:
     gamma, loss = gamma_loss_m2g(s.Sigma, s.Sigma_w, s.n, s.sigma2)
     ex = None
     if exact and _exact_ok(s):
@@ -137,44 +137,8 @@ def eta_if_scaled(gamma: np.ndarray, Sigma: np.ndarray, rtol: float = 1e-10):
     return None
 
 
-def _dist_m2g(s: Setting) -> Distribution:
+def dist_m2g(s: Setting) -> Distribution:
     return Distribution(s.Sigma, s.Sigma_w, s.sigma2, "linear")
 
 
-_ASSUME_NOISE = "y_i = wᵀx_i + ε_i, ε_i ~ N(0, σ²) i.i.d., independent of x and w"
-M1 = register(Claim(
-    id="M1",
-    citation=Citation(**MAHANKALI, theorem="Theorem 1"),
-    tag="[paper]",
-    statement="For x ~ N(0, I), w ~ N(0, I), every global minimizer of the one-layer LSA pre-training "
-    "loss implements one step of GD with step size η = n/(n+d+1+σ²).",
-    assumptions=("x_i, x_q ~ N(0, I_d) i.i.d.", "w ~ N(0, I_d)", _ASSUME_NOISE),
-    predict_fn=_predict_m1, distribution_fn=_dist_m1, validate_fn=_validate_m1,
-    parts=(Part("x, w ~ N(0, I): every global minimizer of the one-layer LSA pre-training loss implements one step of "
-                "GD on least squares", "paper", "Theorem 1"),
-           Part("Γ* = η I, η = n/(n+d+1+σ²), L* = σ² + d(d+1+σ²)/(n+d+1+σ²)", "derived")),
-))
-M2 = register(Claim(
-    id="M2",
-    citation=Citation(**MAHANKALI, theorem="Theorem 2"),
-    tag="[paper]",
-    statement="For x ~ N(0, Σ) and w ~ N(0, Σ⁻¹), the global minimizer implements one step of "
-    "preconditioned GD, Γ* = η Σ⁻¹ with the M1 step size and the M1 optimal loss.",
-    assumptions=("x_i, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(0, Σ⁻¹)", _ASSUME_NOISE),
-    predict_fn=_predict_m2, distribution_fn=_dist_m2, validate_fn=_validate_m2,
-    parts=(Part("x ~ N(0, Σ), w ~ N(0, Σ⁻¹): the global minimizer implements one step of preconditioned GD", "paper",
-                "Theorem 2"),
-           Part("Γ* = η Σ⁻¹ with M1's η and L*", "derived")),
-    conditioning="cov", rescale="prior-inverse",
-))
-M2G = register(Claim(
-    id="M2g",
-    citation=Citation(**MAHANKALI, theorem="Theorem 2 (generalised to any Gaussian prior)"),
-    tag="[derived]",
-    statement="For x ~ N(0, Σ), w ~ N(0, Σ_w): Γ* = Σ^{-1/2} B C⁻¹ Σ^{-1/2}, B = Σ^{1/2}Σ_wΣ^{1/2}, "
-    "C = ((n+1)/n) B + ((tr B + σ²)/n) I, L* = σ² + tr B − tr(B² C⁻¹).",
-    assumptions=("x_i, x_q ~ N(0, Σ) i.i.d., Σ SPD", "w ~ N(0, Σ_w), Σ_w SPD", _ASSUME_NOISE),
-    predict_fn=_predict_m2g, distribution_fn=_dist_m2g, validate_fn=_validate_m2g,
-    parts=(Part("Γ* and L* for any Gaussian prior N(0, Σ_w) (M2's setting generalised)", "derived"),),
-    conditioning="cov-and-prior", rescale="independent",
-))
+

@@ -23,7 +23,7 @@ from math import lgamma, log
 import numpy as np
 import sympy as sp
 
-from .claims import MAHANKALI, Citation, Claim, Distribution, Part, Prediction, register
+from .claims import Distribution, Prediction
 from .errors import SettingError
 from .lsa import EXACT_D_MAX, _is_identity
 from .setting import Setting
@@ -123,7 +123,7 @@ def gamma_loss_general_numeric(target: Target, d: int, n: int, sigma2: float):
     return G, float(Ef2 + sigma2 - np.trace(P @ G))
 
 
-def _validate_m3(s: Setting, strict: bool = True):
+def validate_m3(s: Setting, strict: bool = True):
     if not _is_identity(s.cov):
         raise SettingError("cov", "M3 assumes x ~ N(0, I)")
     if s.cov_w is not None:
@@ -135,7 +135,7 @@ def _validate_m3(s: Setting, strict: bool = True):
 def predict_m3(s: Setting, exact: bool = True, strict: bool = True) -> Prediction:
     """Γ* = η I with the Theorem-3 η. ``strict=False`` applies the formula even when the family is
     not rotation invariant (μ = tr P, ν = tr Q): what the claim *would* say, for refutations."""
-    _validate_m3(s, strict)
+    validate_m3(s, strict)
     target = parse_target(s.target, s.d)
     if target.kind == "tanh":  # numeric moments: float arithmetic, quadrature error propagated
         mu, nu, Ef2, e = tanh_moments(s.d)
@@ -157,30 +157,10 @@ def _m3_exact(target: Target, d: int, n: int, s2):
     return eta, sp.simplify(Ef2 + s2 - eta * mu), mu, nu
 
 
-def _dist_m3(s: Setting) -> Distribution:
+def dist_m3(s: Setting) -> Distribution:
     return Distribution(np.eye(s.d), np.eye(s.d), s.sigma2, s.target)
 
 
-M3 = register(Claim(
-    id="M3",
-    citation=Citation(**MAHANKALI, theorem="Theorem 3"),
-    tag="[paper]",
-    statement="For x ~ N(0, I) and nonlinear responses y = f(x) + ε from a rotation-invariant family, "
-    "the global minimizer is one step of plain GD, Γ* = η I with η = nμ/((n−1)μ + ν + dσ²).",
-    assumptions=(
-        "x_i, x_q ~ N(0, I_d) i.i.d.",
-        "f ∘ U has the law of f for every orthogonal U (sufficient form of Assumption 1)",
-        "finite fourth moments; ε ~ N(0, σ²) independent",
-    ),
-    predict_fn=lambda s, exact: predict_m3(s, exact, strict=True),
-    distribution_fn=_dist_m3,
-    validate_fn=lambda s: _validate_m3(s, strict=True),
-    parts=(Part("x ~ N(0, I), nonlinear responses from a family satisfying Assumption 1: the global minimizer is one "
-                "step of plain (unpreconditioned) GD", "paper", "Theorem 3"),
-           Part("f ∘ U has the law of f for every orthogonal U as a sufficient form of Assumption 1", "convention"),
-           Part("Γ* = η I, η = nμ/((n−1)μ + ν + dσ²), μ, ν from Gaussian integrals of the family", "derived")),
-    exact_bytes_per_entry=1000,
-))
 
 
 # ---- an independent route to M3's moments (for the optimality check) ---------------------------

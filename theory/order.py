@@ -43,7 +43,6 @@ import numpy as np
 import sympy as sp
 from sympy.combinatorics import Permutation, PermutationGroup
 
-from .claims import SHEN, Citation, Claim, register
 from .errors import SettingError
 
 Demo = tuple[sp.Matrix, Any]  # (x: (d, 1) column, y: scalar expression)
@@ -390,24 +389,3 @@ def order_sensitivity(outputs) -> float:
     return float(per_input_sensitivity(outputs).mean())
 
 
-S1 = register(Claim(
-    id="S1",
-    citation=Citation(**SHEN, theorem="Theorem 1"),
-    tag="[paper]",
-    statement="If an update algorithm A is equivalent to ICL (M_Θ0(S ∘ x) = M_{A(Θ0,S)}(x) for every "
-    "demo set S and query x), then for any two orderings σ_A, σ_B of S the ICL outputs and the updated "
-    "models' outputs differ by the same amount; hence A and ICL have the same order sensitivity.",
-    assumptions=(
-        "Definition 1: equivalence holds for every ordered demo set and every test input",
-        "no architectural assumption on the model",
-    ),
-    kind="identity",  # a logical implication: its checks (and witnesses of its contrapositive) cannot refute it
-    extra={
-        "consequences": (
-            "full-batch GD on a sum-decomposable loss is order invariant for any number of steps",
-            "non-causal LSA is order invariant; causal LSA is not from two layers on",
-            "SGD with batch size 1 and sequential Adam are order sensitive",
-            "ICL more order sensitive than A refutes equivalence of A to ICL",
-        ),
-    },
-))
