@@ -260,6 +260,9 @@ def _num(x) -> str:
 def _scope(verdict: str, c: dict, short: str) -> str:
     """What the record is evidence of, beyond its verdict word: an over-generalisation is the suite's own
     statement, not the paper's; a failed identity is a bug of the suite, not a counterexample to anyone."""
+    if verdict == REFUTED_AS_EXPECTED and c.get("kind") != "overgeneralisation":
+        return (f" The claim was applied outside one of its assumptions (the setting above drops it): evidence that "
+                f"the assumption is needed, not a counterexample to {short} et al.'s claim as stated.")
     if verdict == REFUTED_AS_EXPECTED:
         return (f" The refuted statement is an over-generalisation that iclgd registered to show it finds such "
                 f"errors ({c.get('tag', '')}); {short} et al. do not make it, and are cited for the setting only.")
@@ -280,6 +283,8 @@ def cite(record: dict) -> str:
     c = record.get("citation") or {}
     verdict = record.get("verdict", "")
     kind = WORDING.get(verdict, f"Record ({verdict})")
+    if verdict == REFUTED_AS_EXPECTED and c.get("kind") != "overgeneralisation":
+        kind = "Refutation outside a dropped assumption"
     short = c.get("authors", "").split(" and ")[0].split()[-1] if c.get("authors") else record.get("claim", "")
     versions_ = record.get("versions") or {}
     what = {
