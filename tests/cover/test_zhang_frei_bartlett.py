@@ -55,6 +55,7 @@ def test_gamma_z_is_m2g_at_identity_prior_and_no_noise(s):
     assert c.holds, c.summary()
 
 
+@pytest.mark.slow  # the trained tier: it runs an optimiser, and files its reach check under M1-trained
 @pytest.mark.claim("ZFB", "M1-trained")
 @settings(max_examples=6)
 @given(s=settings_for("ZFB", max_d=3, max_n=12), seed=seeds())
