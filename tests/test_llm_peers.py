@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import torch
 
@@ -301,9 +301,10 @@ def test_cli_protocol_end_to_end_on_a_local_checkpoint(tmp_path, capsys):
 
 
 @settings(max_examples=6, deadline=None)
+@example(seed=1, name="kv-sgd", shots=3, internals=False)  # no frozen prefix, no recorder: the plain chunked read
 @given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["gd-mid", "gd-deep", "kv-sgd", "lc-gd"]),
-       shots=st.integers(2, 4))
-def test_orderings_side_by_side_equal_one_at_a_time(seed, name, shots):
+       shots=st.integers(2, 4), internals=st.booleans())
+def test_orderings_side_by_side_equal_one_at_a_time(seed, name, shots, internals):
     """The batched path (every ordering in one forward, per-ordering weights, the frozen prefix below ĜD's
     layer computed once) returns what one ordering at a time returns, field by field: outputs, demo and
     step losses, trajectory, internals, the random-update null and its norm. Float64, so the only
@@ -312,7 +313,7 @@ def test_orderings_side_by_side_equal_one_at_a_time(seed, name, shots):
     enc = random_encoded(seed % 13, shots, 3)
     orders = [list(range(shots)), list(reversed(range(shots))), [shots - 1] + list(range(shots - 1))]
     ref = I.icl_distributions(model, enc, orders).double()
-    kw = dict(epochs=6, eval_every=2, reference=ref, until_converged=True, internals=True, null_seed=seed % 97)
+    kw = dict(epochs=6, eval_every=2, reference=ref, until_converged=True, internals=internals, null_seed=seed % 97)
     var = F.variant(name, lr=0.2)
     one = F.finetune_distributions(model, enc, orders, var, batched=False, **kw)
     with mock.patch.object(B, "Trainer", wraps=B.Trainer) as trainer:
@@ -326,7 +327,7 @@ def test_orderings_side_by_side_equal_one_at_a_time(seed, name, shots):
     for field in ("demo_loss", "losses"):
         torch.testing.assert_close(getattr(side, field).double(), getattr(one, field).double(), rtol=1e-6, atol=0,
                                    msg=field)
-    for key in one.internals:
+    for key in one.internals or {}:
         torch.testing.assert_close(side.internals[key].double(), one.internals[key].double(), **close)
         torch.testing.assert_close(side.random_update_internals[key].double(),
                                    one.random_update_internals[key].double(), **close)

@@ -16,7 +16,9 @@ cell of the tier's protocol grid — is computed once per session by whichever w
 lock + pickle in the session's own temp dir, never reused by another session), with the checks it makes
 kept aside (a scratch recording) and recorded by the tests that declare their claim. Each heavy test
 carries ``@pytest.mark.llm(lane=k)``: conftest.py starts lane k on xdist worker k mod the worker count,
-so the units run side by side (`--dist loadgroup` cannot group tests under pytest 9.2, pytest-xdist#1386).
+so the units run side by side, and the tests that only read a unit run last (``llm(last=True)``), so that
+no worker waits on a lock while another computes (`--dist loadgroup` cannot group tests under pytest 9.2,
+pytest-xdist#1386).
 Sizes: the probe N = 3, 26 test inputs (the fewest a verdict needs), 3 orderings, 1 epoch; the grid
 cells 64 test inputs (an S2 tie needs >= 52 untied ones for 80 % power).
 """
@@ -155,7 +157,7 @@ def test_s1_per_variant_on_the_probe(probe):
             assert c.verdict == "inconclusive" and "did not learn its demos" in c.inconclusive
 
 
-@pytest.mark.llm(lane=0)
+@pytest.mark.llm(last=True)  # reads the probe: after the lanes have computed it
 def test_pattern_checks_are_well_formed_on_the_shared_probe(probe):
     """Plumbing (no claim: the S2 row comes from the protocol grid, test_s2_over_the_protocol_grid)."""
     checks = pattern_checks(probe, seed=1, n_boot=500)
@@ -173,7 +175,7 @@ def test_pattern_checks_are_well_formed_on_the_shared_probe(probe):
     print("S2 outcomes:", {c.quantity: (c.setting["outcome"], c.verdict) for c in checks})
 
 
-@pytest.mark.llm(lane=0)
+@pytest.mark.llm(last=True)  # reads the probe: after the lanes have computed it
 def test_probe_outputs_are_well_formed_and_the_base_model_untouched(probe_and_base_check):
     probe, untouched = probe_and_base_check
     assert untouched  # base weights bit-identical after 5 variants × 3 orderings of fine-tuning
@@ -194,7 +196,7 @@ def test_probe_outputs_are_well_formed_and_the_base_model_untouched(probe_and_ba
     print(json.dumps({k: s[k] for k in ("accuracy", "order_sensitivity")}, indent=1))
 
 
-@pytest.mark.llm(lane=0)
+@pytest.mark.llm(last=True)  # reads the probe: after the lanes have computed it
 def test_full_batch_gd_is_order_invariant_up_to_rounding_in_smollm2(probe, smollm2_f64):
     """S1 consequence (a) on the real model: the float32 outputs of full-batch GD (whole model, and ĜD on
     the deep W_V) move with the order only within their float32 rounding error, estimated per ordering

@@ -34,6 +34,7 @@ are restored from the base before each ordering.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -247,30 +248,29 @@ def next_token_distributions(model, enc: Encoded, internals: bool = False, copie
     ``copies``: the test inputs that many times over, (copies·I, V) (orderings side by side, :mod:`.batched`)."""
     device = next(model.parameters()).device
     seqs = [enc.prefix + q for q in enc.queries] * copies
+    P, Q = len(enc.prefix), max(len(s) for s in seqs) - len(enc.prefix)
+    rec = None
     if internals:
         from .peers import Recorder
 
-        ids, lengths = pad_right(seqs, enc.pad_id, device)
-        P = len(enc.prefix)
-        with Recorder(model) as rec:
-            rec.rows(lengths - 1, P, lengths - P, ids.shape[1] - P)
-            h, _ = final_hidden(model, ids)  # (copies·I, T, H): one batch, the rows the recorder was told
-            last = h[torch.arange(len(lengths), device=device), lengths - 1]  # (copies·I, H)
-            p = torch.softmax(head(model, last).float(), dim=-1).cpu()
-        return p, rec.result()
-    out = None
-    order = sorted(range(len(seqs)), key=lambda r: len(seqs[r]))  # shortest first
-    step = -(-len(seqs) // CHUNKS)
-    for start in range(0, len(seqs), step):  # length-sorted chunks, each padded to its own longest row
-        at = order[start:start + step]
-        ids, lengths = pad_right([seqs[r] for r in at], enc.pad_id, device)  # (R, T), (R,)
-        h, _ = final_hidden(model, ids)  # (R, T, H)
-        last = h[torch.arange(len(at), device=device), lengths - 1]  # (R, H)
-        p = torch.softmax(head(model, last).float(), dim=-1).cpu()  # (R, V)
-        if out is None:
-            out = torch.empty(len(seqs), p.shape[-1], dtype=p.dtype)
-        out[torch.as_tensor(at)] = p
-    return out
+        rec = Recorder(model)
+    out, I = None, len(enc.queries)
+    order = sorted(range(I), key=lambda i: len(enc.queries[i]))  # shortest first
+    step = -(-I // CHUNKS)
+    with rec if rec is not None else contextlib.nullcontext():
+        for start in range(0, I, step):  # length-sorted chunks of inputs, each padded to its own longest
+            # every copy of the chunk's inputs, copy-major: equal groups, as batched.PerOrdering reads them
+            at = [c * I + i for c in range(copies) for i in order[start:start + step]]
+            ids, lengths = pad_right([seqs[r] for r in at], enc.pad_id, device)  # (R, T), (R,)
+            if rec is not None:  # the query tokens of these rows, padded to the longest of all rows
+                rec.rows(lengths - 1, P, lengths - P, Q, index=torch.as_tensor(at))
+            h, _ = final_hidden(model, ids)  # (R, T, H)
+            last = h[torch.arange(len(at), device=device), lengths - 1]  # (R, H)
+            p = torch.softmax(head(model, last).float(), dim=-1).cpu()  # (R, V)
+            if out is None:
+                out = torch.empty(len(seqs), p.shape[-1], dtype=p.dtype)
+            out[torch.as_tensor(at)] = p
+    return (out, rec.result()) if internals else out
 
 
 def finetune_distributions(
