@@ -4,7 +4,9 @@
 Exact: the recursion's loss at the predicted steps equals loss_two_layer and the best real-step loss (SymPy's
 minimum over P, or the looped optimum where P* has complex roots); its gradient in (a₁, a₂) vanishes there; the
 one-layer optimum is the minimiser of the one-step recursion loss (SymPy solve), and the loss of using it twice is
-the recursion's. Monte Carlo: two GD steps on 40 000 prompts with the predicted steps and with (η₁, η₁).
+the recursion's. Monte Carlo: two GD steps with the predicted steps and with (η₁, η₁) on 40 000 drawn contexts, the
+loss averaged over w, x_q and ε given the context (``gatmiry.context_losses``: the sampled squared error had
+single-replicate false alarms of 1.1 % at d = n = 2).
 """
 from __future__ import annotations
 
@@ -69,9 +71,9 @@ def exact_checks(s: Setting):
 def mc_checks(s: Setting, seed: int):
     v = get_claim(CLAIM).predict(s, exact=False).values
     where = {**s.to_json(), "seed": seed, "n_prompts": 40_000}
-    return [monte_carlo_mean_check(CLAIM, "two GD steps (step_1, step_2), Monte Carlo, vs loss_two_layer",
+    return [monte_carlo_mean_check(CLAIM, "two GD steps (step_1, step_2), context-conditional loss (Monte Carlo), vs loss_two_layer",
                                    v["loss_two_layer"], gd_replicate(s, seed, (v["step_1"], v["step_2"])), where),
-            monte_carlo_mean_check(CLAIM, "two GD steps (η₁, η₁), Monte Carlo, vs loss_one_layer_step_twice",
+            monte_carlo_mean_check(CLAIM, "two GD steps (η₁, η₁), context-conditional loss (Monte Carlo), vs loss_one_layer_step_twice",
                                    v["loss_one_layer_step_twice"],
                                    gd_replicate(s, seed, (v["one_layer_step"], v["one_layer_step"])), where)]
 
