@@ -122,9 +122,11 @@ def smollm2_f64(smollm2):
 @pytest.mark.llm(lane=1)
 @pytest.mark.claim("S1")
 @settings(max_examples=SC.trained_examples, deadline=None)
-@given(dataset=st.sampled_from(["sst2", "agnews"]), shots=st.integers(2, 4), seed=st.integers(0, 2**32 - 1),
+@given(dataset=st.sampled_from(["sst2", "trec"]), shots=st.integers(2, 4), seed=st.integers(0, 2**32 - 1),
        data=st.data())
 def test_s1_icl_is_not_full_batch_gd_in_smollm2(smollm2, dataset, shots, seed, data):
+    """Two datasets of short inputs (AGNews's prompts are ≈ 3× longer: its examples took most of this test's
+    time, as they do the protocol's, which leaves it out on CPU)."""
     lm, _ = smollm2
     orders = data.draw(st.lists(st.permutations(range(shots)), min_size=2, max_size=3, unique_by=tuple), label="orders")
     enc = encode(sample_task(spec(dataset), shots, WITNESS_INPUTS, seed), lm.tokenizer)
