@@ -1,5 +1,5 @@
 """The CLI starts without the heavy stack: the commands a user runs most (`claims`, `predict`,
-`counterexamples list`, a subcommand's `--help`) never import torch, transformers or matplotlib — only the
+`counterexamples list`, `--help` and a subcommand's) never import torch, transformers or matplotlib — only the
 commands that use them do (`train`, `probe`, `verify`'s pytest run). Checked by what a fresh interpreter
 has imported after the command, not by a timed test (timings on a shared machine prove nothing).
 """
@@ -29,6 +29,7 @@ def _loaded(tmp_path, *argv) -> dict:
 
 
 @pytest.mark.parametrize("argv", [
+    ["--help"],
     ["claims"],
     ["claims", "--json"],
     ["predict", "--claim", "M1", "--d", "5", "--n", "20", "--sigma2", "0.5", "--json"],
