@@ -28,12 +28,22 @@ def _cuda_available() -> bool:
 @pytest.hookimpl(trylast=True)  # after -m / -k / --claim deselection: the order of what will run
 def pytest_collection_modifyitems(config, items):
     items[:] = in_lanes(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    if not quality_selected(config):
+        skip_q = pytest.mark.skip(reason="quality tier (calibration and false-alarm measurements, hundreds of "
+                                  "replicates): runs nightly, or with ICLGD_QUALITY=1 or -m quality")
+        for it in items:
+            if it.get_closest_marker("quality"):
+                it.add_marker(skip_q)
     gpu_items = [it for it in items if it.get_closest_marker("gpu")]
     if not gpu_items or gpu_on_cpu() or _cuda_available():
         return
     skip = pytest.mark.skip(reason="gpu tier: no CUDA device (set ICLGD_GPU_ON_CPU=1 to run it tiny on CPU)")
     for it in gpu_items:
         it.add_marker(skip)
+
+
+def quality_selected(config) -> bool:
+    return os.environ.get("ICLGD_QUALITY", "") not in ("", "0") or "quality" in (config.getoption("markexpr") or "")
 
 
 def in_lanes(items, workers: int) -> list:
