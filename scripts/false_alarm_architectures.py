@@ -36,8 +36,8 @@ def _corners() -> dict:
                         Setting(6, 2, 2.0, extra=(("normalisation", 0),)),  # heavier than the strategy draws
                         Setting(7, 11, 2.0, extra=(("normalisation", 0),)),  # the strategy's noisy corner
                         Setting(7, 11, 2.0, extra=(("normalisation", 1),))],
-        "Gatmiry-loop": [Setting(2, 4, 0.0, extra=(("layers", 3),)), Setting(2, 4, 2.0, extra=(("layers", 2),)),
-                         Setting(4, 4, 0.0, extra=(("layers", 3),))],
+        "Gatmiry-loop": [Setting(2, 4, 0.0, extra=(("layers", 2),)), Setting(2, 4, 2.0, extra=(("layers", 2),)),
+                         Setting(4, 4, 0.0, extra=(("layers", 2),)), Setting(2, 4, 0.0, extra=(("layers", 1),))],
         "Ahn-L2": [Setting(2, 4, 0.0), Setting(2, 4, 2.0), Setting(4, 4, 0.0)],
         "Lu-kappa": [Setting(1, 1, 0.0), Setting(1, 1, 2.0), Setting(4, 12, 0.0)],
         "Cheng-fGD-RBF": [Setting(1, 1, 0.25, extra=(("lengthscale", 1.0),)),

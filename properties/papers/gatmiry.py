@@ -11,7 +11,8 @@ Exact route (no code shared with the prediction):
 
 Monte Carlo: L steps of GD with the predicted steps on 40 000 drawn contexts, the loss averaged over w, x_q and
 ε given the context (:func:`context_losses`; the sampled squared error of :func:`gd_squared_errors` had
-single-replicate false alarms up to 1.6 % at d = 2, n = 4, L = 3), under the replicate rule, at d ≥ 2, n ≥ 4;
+single-replicate false alarms up to 1.6 % at d = 2, n = 4, L = 3), under the replicate rule, at d ≥ 2, n ≥ 4
+and L ≤ 2 (L = 3 is too heavy-tailed for either statistic: see ``settings``);
 false-alarm rates by scripts/false_alarm_architectures.py. The over-generalisation's confirmation and the trained
 checks use the sampled squared error on whole prompts.
 """
@@ -159,9 +160,12 @@ def real_steps(s: Setting, L: int) -> bool:
 
 @st.composite
 def settings(draw, max_d=None, max_n=None, mc=False, layers=(2, 1, 3)):
-    """L ∈ {1, 2, 3}; exact: n·d ≤ 6 (L = 3) or ≤ 8 (the expansion's cost); Monte Carlo: 2 ≤ d ≤ 4, 4 ≤ n ≤ 16
-    (the error is a degree-2L polynomial in S: single-replicate false alarms of 1.1 % at d = n = 1 and 0.8 % (95 %
-    bound 1.6 %) at d = n = 2, noiseless, L = 3, were measured, above the replicate rule's 1 %)."""
+    """L ∈ {1, 2, 3}; exact: n·d ≤ 6 (L = 3) or ≤ 8 (the expansion's cost); Monte Carlo: L ≤ 2, 2 ≤ d ≤ 4,
+    4 ≤ n ≤ 16. The loss is a degree-2L polynomial in S: at L = 3 the single-replicate false alarms measured 7.7 %
+    (95 % bound 9.5 %) at d = 2, n = 4, noiseless, for the context-conditional loss (1.6 % for the sampled error),
+    far above the replicate rule's 1 %, so L = 3 is checked exactly only (notes/claims-architectures.md)."""
+    if mc:
+        layers = tuple(L for L in layers if L <= 2) or (2,)
     L = draw(st.sampled_from(layers), label="layers")
     if mc:
         d, n = draw(st.integers(2, 4), label="d"), draw(st.integers(4, 16), label="n")
