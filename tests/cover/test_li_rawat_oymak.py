@@ -6,18 +6,9 @@ import json
 import pytest
 import sympy as sp
 
-from iclgd.cli import main
+from tests.common.cli import cli
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import li_rawat_oymak as T
-
-
-def run_cli(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 @pytest.mark.claim("Li-RAG")
@@ -52,8 +43,8 @@ def test_equal_noise_h3_equals_lsa_equals_m1_excess_symbolically():
 
 
 @pytest.mark.claim("Li-H3-weighting")
-def test_predict_json_keys(capsys):
-    rc, out, err = run_cli(capsys, "predict", "--claim", "Li-H3-weighting", "--d", "2", "--n", "3", "--sigma2", "0.5",
+def test_predict_json_keys():
+    rc, out, err = cli("predict", "--claim", "Li-H3-weighting", "--d", "2", "--n", "3", "--sigma2", "0.5",
                            "--noise-step", "1", "--json")
     assert rc == 0, err
     o = json.loads(out)
@@ -62,8 +53,8 @@ def test_predict_json_keys(capsys):
 
 
 @pytest.mark.claim("Li-RAG")
-def test_predict_rag_json_keys(capsys):
-    rc, out, err = run_cli(capsys, "predict", "--claim", "Li-RAG", "--d", "2", "--n", "4", "--retrieval-alpha", "0.5",
+def test_predict_rag_json_keys():
+    rc, out, err = cli("predict", "--claim", "Li-RAG", "--d", "2", "--n", "4", "--retrieval-alpha", "0.5",
                            "--retrieval-noise", "0.75", "--json")
     assert rc == 0, err
     o = json.loads(out)
@@ -80,16 +71,16 @@ def test_predict_rag_json_keys(capsys):
     ("Li-H3-weighting", ["--noise-step", "inf"], "--noise-step"),
     ("Li-H3-weighting", ["--n", "200000"], "--n"),
 ])
-def test_out_of_range_flags_exit_2_naming_the_flag(capsys, claim, flags, named):
-    rc, out, err = run_cli(capsys, "predict", "--claim", claim, "--d", "2", "--n", "3", *flags)
+def test_out_of_range_flags_exit_2_naming_the_flag(claim, flags, named):
+    rc, out, err = cli("predict", "--claim", claim, "--d", "2", "--n", "3", *flags)
     assert rc == 2 and named in err.strip().splitlines()[-1], err
 
 
 @pytest.mark.claim("Li-RAG")
-def test_extreme_values_give_finite_output(capsys):
+def test_extreme_values_give_finite_output():
     for flags in (["--retrieval-alpha", "100", "--retrieval-noise", "1e-6"], ["--retrieval-noise", "1e6"],
                   ["--sigma2", "1e6"]):
-        rc, out, err = run_cli(capsys, "predict", "--claim", "Li-RAG", "--d", "3", "--n", "5", *flags, "--json")
+        rc, out, err = cli("predict", "--claim", "Li-RAG", "--d", "3", "--n", "5", *flags, "--json")
         assert rc in (0, 2), err
         if rc == 0:
             o = json.loads(out)

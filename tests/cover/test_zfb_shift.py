@@ -9,18 +9,9 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from iclgd.cli import main
+from tests.common.cli import cli
 from iclgd.properties.papers import zfb_shift as Z
 from iclgd.theory import Setting, get_claim
-
-
-def run_cli(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 @pytest.mark.claim("ZFB-covshift")
@@ -53,14 +44,14 @@ def test_covshift_limit_vanishes_exactly_where_gamma_theta_is_identity(d, N, lam
 
 
 @pytest.mark.claim("ZFB-queryshift")
-def test_predict_json_keys_and_queryshift_is_linear_in_theta(capsys):
+def test_predict_json_keys_and_queryshift_is_linear_in_theta():
     base = ["--d", "2", "--n", "4", "--cov", "[[2,0.5],[0.5,1]]", "--test-n", "9", "--json"]
-    rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-queryshift", *base)
+    rc, out, err = cli("predict", "--claim", "ZFB-queryshift", *base)
     assert rc == 0, err
     o = json.loads(out)
     assert {"risk_at_test_n", "risk_limit", "risk_unshifted", "shift_residual"} <= set(o)
     assert o["risk_at_test_n"] == pytest.approx(o["risk_unshifted"], rel=1e-12)  # c = 1, r = 0: no shift
-    rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-queryshift", *base, "--shift-scale", "3")
+    rc, out, err = cli("predict", "--claim", "ZFB-queryshift", *base, "--shift-scale", "3")
     assert rc == 0, err
     assert json.loads(out)["risk_at_test_n"] == pytest.approx(3 * o["risk_unshifted"], rel=1e-12)  # Θ = 3Λ
 
@@ -73,21 +64,21 @@ def test_predict_json_keys_and_queryshift_is_linear_in_theta(capsys):
     (["--sigma2", "0.5"], "sigma2"),
     (["--shift-scale", "1e300"], "--shift-scale"),
 ])
-def test_out_of_range_flags_exit_2_naming_the_flag(capsys, flags, named):
-    rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", *flags)
+def test_out_of_range_flags_exit_2_naming_the_flag(flags, named):
+    rc, out, err = cli("predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", *flags)
     assert rc == 2 and named in err.strip().splitlines()[-1], err
 
 
 @pytest.mark.claim("ZFB-covshift")
-def test_predict_extreme_values_are_finite_or_refused(capsys):
+def test_predict_extreme_values_are_finite_or_refused():
     """A huge ridge or scale gives finite output; through the installed CLI (one subprocess) a negative one
     exits 2 naming the flag."""
     for flags in (["--shift-ridge", "1e5"], ["--shift-scale", "1e6", "--shift-ridge", "1e-300"]):
-        rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", *flags, "--json")
+        rc, out, err = cli("predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", *flags, "--json")
         assert rc in (0, 2), err
         if rc == 0:
             assert all(isinstance(json.loads(out)[k], float) for k in ("risk_at_test_n", "risk_limit"))
-    rc, out, err = run_cli(capsys, "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", "--shift-scale", "1e-300",
+    rc, out, err = cli("predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3", "--shift-scale", "1e-300",
                            "--json")
     assert rc == 0 and sp.Rational(json.loads(out)["exact"]["risk_limit"]) > 0, err  # exact, not rounded to 0
     bad = subprocess.run([sys.executable, "-m", "iclgd.cli", "predict", "--claim", "ZFB-covshift", "--d", "2", "--n", "3",
