@@ -28,9 +28,13 @@ def _run(args, path: Path, **kw):
 def example(tmp_path_factory) -> Path:
     """The example package installed by pip into a folder of its own (never into the suite's venv, so
     its deliberately wrong claim never enters another run)."""
+    import shutil
+
+    source = tmp_path_factory.mktemp("src") / EXAMPLE.name  # pip builds in place: keep build/ out of the repository
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True, timeout=300)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     return target
 
 
