@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 class Scale:
     max_examples: int  # examples per cheap (exact / Monte Carlo) property
     trained_examples: int  # examples per trained-model property
+    llm_examples: int  # examples per real-LM property (≈ 15 s each on CPU; the grid cells carry the evidence)
     d_max: int  # largest covariate dimension drawn
     n_max: int  # largest context length drawn
     gpu_d_max: int  # gpu tier: largest d
@@ -26,9 +27,9 @@ class Scale:
 
 
 PROFILES = {
-    "dev": Scale(25, 3, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
-    "ci": Scale(25, 3, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
-    "nightly": Scale(300, 20, 10, 64, 32, 128, derandomize=False, deadline_ms=None),
+    "dev": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
+    "ci": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
+    "nightly": Scale(300, 20, 8, 10, 64, 32, 128, derandomize=False, deadline_ms=None),
 }
 
 

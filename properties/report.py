@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -239,30 +237,6 @@ def figures(rows: list[dict], out: Path) -> list[str]:
     return made
 
 
-@dataclass(frozen=True)
-class Curve:
-    """One line of a theory figure: the claim's predicted loss (one ``Claim.predict`` per point) at
-    ``make(x)`` for x in ``xs``; lines with the same ``figure`` share its axes. Paper modules register them
-    (properties/papers) so the report names no claim."""
-
-    figure: str  # PNG file name
-    label: str
-    claim: str
-    xs: tuple
-    make: Callable  # x -> Setting
-    xlabel: str
-    style: str = "-"
-    vline: Optional[float] = None  # a reference x (e.g. the training length)
-
-
-CURVES: list[Curve] = []
-
-
-def register_curve(c: Curve) -> Curve:
-    CURVES.append(c)
-    return c
-
-
 def theory_curves(out: Path) -> list[str]:
     """What the closed forms say, as a reader wants to see it: each registered :class:`Curve`'s predicted
     risk against its x, one figure per ``Curve.figure``."""
@@ -274,12 +248,9 @@ def theory_curves(out: Path) -> list[str]:
     except ImportError:
         return []
     from iclgd.theory import REGISTRY, SettingError
+    from iclgd.theory.claims import CURVES  # declared by the paper modules, loaded with iclgd.theory
 
-    from .spec import load
-
-    load()  # the paper modules register their curves
-
-    def points(c: Curve):
+    def points(c):
         pts = []
         for x in c.xs:
             try:

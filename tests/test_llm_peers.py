@@ -242,6 +242,25 @@ def test_summary_reports_every_metric_beside_its_nulls_on_a_tiny_model():
     assert isinstance(s["flags"], list)
 
 
+def test_random_labels_reuse_the_zero_shot_outputs_they_would_measure_again():
+    """collect()'s random-labels null passes the real zero-shot outputs to measure(): relabelling changes the
+    demos only, so zero-shot outputs and internals measured again on the relabelled task are identical."""
+    import dataclasses
+
+    model = tiny_llama(seed=7)
+    enc = random_encoded(10, 3, 3)
+    perms, vs = [(0, 1, 2), (1, 2, 0)], [F.variant("gd-deep", lr=0.2)]
+    m = measure(model, enc, perms, vs, epochs=1, internals=True)
+    relabel = dataclasses.replace(enc, demo_labels=tuple(reversed(enc.demo_labels)))
+    again = measure(model, relabel, perms, vs, epochs=1, internals=True)
+    reused = measure(model, relabel, perms, vs, epochs=1, internals=True,
+                     zero_shot=(m["zero_shot"], m["internals"]["zero_shot"]))
+    assert torch.equal(again["zero_shot"], reused["zero_shot"])
+    assert all(torch.equal(t, reused["internals"]["zero_shot"][k]) for k, t in again["internals"]["zero_shot"].items())
+    assert torch.equal(again["variants"]["gd-deep"].probs, reused["variants"]["gd-deep"].probs)
+    assert not torch.equal(again["icl"], m["icl"])  # the relabelled demos do change ICL
+
+
 # ---- data: every StaICC dataset, local files, bad input --------------------------------------------
 def test_local_csv_and_jsonl_files(tmp_path):
     from iclgd.empirics.llm import data as D

@@ -329,3 +329,31 @@ def test_q4_1_rounding_bound_covers_the_weights_before_quantisation(seed, scale,
     assert all(len(set(b.tolist())) <= 16 for b in y.roll(-shift, dims=1).reshape(-1, 32))  # 16 levels a block
     with pytest.raises(ProbeInputError, match="Q4_1 grid"):
         Q.q4_1_grid(x)  # Gaussian weights are not on a 16-level grid
+
+
+def test_a_gguf_header_is_parsed_once_per_load_and_gguf_is_restored(tmp_path):
+    """load_model's memo (`loading._gguf_parsed_once`): within it one reader per file, whose tensors and fields
+    are the file's (a Q4_1 and an F32 tensor written here), one name map per (arch, blocks); gguf's own
+    names are back after it, also when the load fails inside."""
+    import gguf
+
+    from iclgd.empirics.llm import quantisation as Q
+
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(1)
+    w.add_tensor("blk.0.attn_q.weight", gguf.quantize(np.ones((2, 32), np.float32), gguf.GGMLQuantizationType.Q4_1),
+                 raw_dtype=gguf.GGMLQuantizationType.Q4_1)
+    w.add_tensor("blk.0.attn_k.weight", np.ones((2, 32), np.float32))
+    for write in (w.write_header_to_file, w.write_kv_data_to_file, w.write_tensors_to_file, w.close):
+        write()
+    originals = gguf.GGUFReader, gguf.get_tensor_name_map
+    with L._gguf_parsed_once() as reader:
+        assert gguf.GGUFReader is reader and reader(path) is reader(str(path))
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 1) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 1)
+        assert Q.gguf_types(path, reader) == {"blk.0.attn_q.weight": "Q4_1", "blk.0.attn_k.weight": "F32"}
+        assert Q.attention_format(path, reader) == "Q4_1" == Q.attention_format(path)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == originals
+    with pytest.raises(RuntimeError), L._gguf_parsed_once():
+        raise RuntimeError("a load that fails")
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == originals

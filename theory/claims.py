@@ -281,6 +281,30 @@ def register(claim: Claim) -> Claim:
     return claim
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One line of a theory figure in the report: the claim's predicted loss (one ``Claim.predict`` per point)
+    at ``make(x)`` for x in ``xs``; lines with the same ``figure`` share its axes. Declared beside the claim
+    (theory/papers), so the report names no claim and draws them without the checks' stack."""
+
+    figure: str  # PNG file name
+    label: str
+    claim: str
+    xs: tuple
+    make: Callable  # x -> Setting
+    xlabel: str
+    style: str = "-"
+    vline: Optional[float] = None  # a reference x (e.g. the training length)
+
+
+CURVES: list[Curve] = []
+
+
+def register_curve(c: Curve) -> Curve:
+    CURVES.append(c)
+    return c
+
+
 PLUGIN_ERRORS: list[str] = []  # one line per package whose claims were left out
 
 

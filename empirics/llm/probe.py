@@ -115,7 +115,8 @@ def collect(lm: LoadedModel, ds: DatasetSpec, *, shots: int, orders: int, test_i
         words = _label_words(lm, task)
         relabel = dataclasses.replace(enc, demo_labels=tuple(words[int(y)] for y in rng.integers(0, len(words), shots)))
         out.nulls["random-labels"] = {"labels": [words.index(w) for w in relabel.demo_labels],
-                                      **measure(lm.model, relabel, null_perms, variants, **again)}
+                                      **measure(lm.model, relabel, null_perms, variants, **again,
+                                                zero_shot=(out.zero_shot, out.internals.get("zero_shot")))}
         out.seconds["null_random_labels"] = time.perf_counter() - t0
     if "untrained" in nulls:
         t0 = time.perf_counter()
@@ -134,8 +135,11 @@ def _label_words(lm: LoadedModel, task) -> list[tuple[int, ...]]:
 
 def measure(model, enc: Encoded, perms, variants: Sequence[Variant], *, epochs: int, eval_every: int = 0,
             k: int = 10, bar=no_bar, until_converged: bool = False, internals: bool = False,
-            null_seed: Optional[int] = None, seconds: Optional[dict] = None) -> dict:
-    """ICL, zero-shot and every variant on one encoded task: {"icl", "zero_shot", "variants", "internals"}."""
+            null_seed: Optional[int] = None, seconds: Optional[dict] = None,
+            zero_shot: Optional[tuple] = None) -> dict:
+    """ICL, zero-shot and every variant on one encoded task: {"icl", "zero_shot", "variants", "internals"}.
+    ``zero_shot``: (outputs, internals or None) of this model on these queries, already measured (the
+    random-labels null: relabelling changes the demos only), instead of measuring them again."""
     seconds = {} if seconds is None else seconds
     I = len(enc.queries)
     b = bar("ICL", len(perms) * I)
@@ -147,10 +151,10 @@ def measure(model, enc: Encoded, perms, variants: Sequence[Variant], *, epochs: 
         with Recorder(model) as rec:
             icl = icl_distributions(model, enc, perms, progress=b.update, recorder=rec)
         ints["icl"] = {key: v.reshape(len(perms), I, *v.shape[1:]) for key, v in rec.result().items()}
-        zs, ints["zero_shot"] = next_token_distributions(model, enc, internals=True)
+        zs, ints["zero_shot"] = zero_shot or next_token_distributions(model, enc, internals=True)
     else:
         icl = icl_distributions(model, enc, perms, progress=b.update)
-        zs = next_token_distributions(model, enc)
+        zs = zero_shot[0] if zero_shot else next_token_distributions(model, enc)
     seconds["icl"] = time.perf_counter() - t0
     b.close()
     results = {}

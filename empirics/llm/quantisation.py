@@ -28,19 +28,21 @@ F16_U = 2.0**-11  # float16 unit roundoff: d and m are stored in float16
 FULL_PRECISION = {"F32", "F16", "BF16", "F64"}  # GGUF storage types that are not quantised
 
 
-def gguf_types(path) -> dict[str, str]:
-    """GGUF tensor name → quantisation type name (e.g. ``blk.0.attn_k.weight`` → ``Q4_1``)."""
+def gguf_types(path, reader=None) -> dict[str, str]:
+    """GGUF tensor name → quantisation type name (e.g. ``blk.0.attn_k.weight`` → ``Q4_1``); ``reader``:
+    the ``gguf.GGUFReader`` class or a function of the path that returns one (default: the class)."""
     import gguf
 
-    return {t.name: t.tensor_type.name for t in gguf.GGUFReader(str(path)).tensors}
+    return {t.name: t.tensor_type.name for t in (reader or gguf.GGUFReader)(str(path)).tensors}
 
 
-def attention_format(path) -> Optional[str]:
+def attention_format(path, reader=None) -> Optional[str]:
     """The quantisation of a GGUF file's attention projections (Q, K, V), e.g. "Q4_1" ("+"-joined when
     they differ), or None when they are stored in full precision or ``path`` is not a GGUF file."""
     if Path(path).suffix != ".gguf":
         return None
-    kinds = {k for n, k in gguf_types(path).items() if n.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight"))}
+    kinds = {k for n, k in gguf_types(path, reader).items()
+             if n.endswith(("attn_q.weight", "attn_k.weight", "attn_v.weight"))}
     kinds -= FULL_PRECISION
     return "+".join(sorted(kinds)) or None
 

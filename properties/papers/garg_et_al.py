@@ -19,7 +19,6 @@ from iclgd.theory.setting import exact
 
 from .. import linear_checks as L
 from ..profile import scale
-from ..report import Curve, register_curve
 from ..spec import Refutation, Spec, register_spec
 from ..strategies import context_lengths, dims, noise_levels, rounded_spd
 
@@ -126,8 +125,3 @@ register_spec(Spec(
                             "w ~ N(0, I): the risk is ψ² tr(I − X⁺X) = ψ²(d − n)", scaled_prior,
                             scaled_prior_exact, scaled_prior_confirm),),
 ))
-
-
-for _claim, _label in (("OLS", "OLS"), ("GD-average", "GD-average (Γ = I)")):
-    register_curve(Curve("risk_vs_n_baselines.png", _label, _claim, tuple(range(1, 41)), lambda m: Setting(3, m, 0.25),
-                         "context length n (d = 3, σ² = 0.25)", "o-"))

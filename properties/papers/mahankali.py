@@ -19,7 +19,6 @@ from iclgd.theory.derivation import exact_optimum, population_loss
 from .. import closed_form as cf
 from ..checks import check, make_check
 from ..laws import data_law, sampler_args
-from ..report import Curve, register_curve
 from ..spec import Refutation, Spec, TrainedHooks, register_spec
 from ..strategies import context_lengths, dims, noise_levels, priors, spd_matrices, targets
 
@@ -119,7 +118,3 @@ def _trained(claim: str) -> TrainedHooks:
 for _claim in ("M1", "M2", "M2g", "M3"):
     register_spec(Spec(claim=_claim, settings=_settings(_claim), exact=_exact(_claim), monte_carlo=_monte_carlo(_claim),
                        refutations=REFUTATIONS.get(_claim, ()), trained=_trained(_claim)))
-
-
-register_curve(Curve("risk_vs_n_baselines.png", "one-step GD, optimal η (M1)", "M1", tuple(range(1, 41)),
-                     lambda m: Setting(3, m, 0.25), "context length n (d = 3, σ² = 0.25)", "o-"))

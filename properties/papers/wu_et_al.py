@@ -20,7 +20,6 @@ from iclgd.theory.validators import length_at_test
 
 from .. import linear_checks as L
 from ..profile import scale
-from ..report import Curve, register_curve
 from ..spec import Refutation, Spec, register_spec
 from ..strategies import context_lengths, dims, noise_levels, prior_scales, rounded_spd
 
@@ -86,6 +85,3 @@ register_spec(Spec(
                             "w ~ N(0, ψ² I): with Σ_w ≠ ψ² I the optimum is M2g's, not a function of tr Σ_w",
                             anisotropic_prior, anisotropic_exact, anisotropic_confirm),),
 ))
-register_curve(Curve("risk_vs_test_length.png", "Wu-length (σ² = 0.25)", "Wu-length", tuple(range(1, 61)),
-                     lambda m: Setting(3, 10, 0.25, test_n=m), "test prompt length M (trained at n = 10, d = 3)",
-                     vline=10))

@@ -20,7 +20,6 @@ from iclgd.theory.validators import length_at_test
 from .. import linear_checks as L
 from ..laws import sampler_args
 from ..profile import scale
-from ..report import Curve, register_curve
 from ..spec import Refutation, Spec, TrainedHooks, register_spec
 from ..strategies import context_lengths, dims, rounded_spd
 
@@ -113,9 +112,6 @@ register_spec(Spec(
                             "σ² = 0: the formula lacks σ² and the noise terms σ²(1 + tr(ΓΛΓΛ)/M)",
                             lambda: _noisy(True), _length_noise_exact, _length_noise_confirm),),
 ))
-register_curve(Curve("risk_vs_test_length.png", "ZFB-length (σ² = 0)", "ZFB-length", tuple(range(1, 61)),
-                     lambda m: Setting(3, 10, 0.0, test_n=m), "test prompt length M (trained at n = 10, d = 3)",
-                     vline=10))
 
 
 # ---- gradient flow from their initialisation (tests/cover/test_zhang_frei_bartlett.py) -----------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..claims import Citation, Claim, Part, Prediction, register
+from ..claims import Citation, Claim, Part, Prediction, Curve, register, register_curve
 from ..errors import SettingError
 from ..setting import Setting
 from ..validators import only
@@ -72,3 +72,8 @@ register(Claim(
            Part("its risk is max(d − n, 0) noiseless and σ²(1 + d/(n − d − 1)) with noise, n > d + 1", "derived")),
     predict_fn=_predict_ols, validate_fn=_validate_ols,
 ))
+
+
+for _claim, _label in (("OLS", "OLS"), ("GD-average", "GD-average (Γ = I)")):
+    register_curve(Curve("risk_vs_n_baselines.png", _label, _claim, tuple(range(1, 41)), lambda m: Setting(3, m, 0.25),
+                         "context length n (d = 3, σ² = 0.25)", "o-"))

@@ -7,10 +7,11 @@ derivations in :mod:`iclgd.theory.derivation`; their checks in ``properties/pape
 """
 from __future__ import annotations
 
-from ..claims import MAHANKALI, Citation, Claim, Part, register
+from ..claims import MAHANKALI, Citation, Claim, Part, Curve, register, register_curve
 from ..lsa import (dist_m1, dist_m2, dist_m2g, predict_m1, predict_m2, predict_m2g, validate_m1, validate_m2,
                    validate_m2g)
 from ..nonlinear import dist_m3, predict_m3, validate_m3
+from ..setting import Setting
 
 _ASSUME_NOISE = "y_i = wᵀx_i + ε_i, ε_i ~ N(0, σ²) i.i.d., independent of x and w"
 M1 = register(Claim(
@@ -95,3 +96,7 @@ register(Claim(
 
 # the ids the trained tier (properties/trained.py) files its reachability and model-kind checks under
 REACHABILITY, SOFTMAX_ONE_LAYER = "M1-trained", "softmax-1L"
+
+
+register_curve(Curve("risk_vs_n_baselines.png", "one-step GD, optimal η (M1)", "M1", tuple(range(1, 41)),
+                     lambda m: Setting(3, m, 0.25), "context length n (d = 3, σ² = 0.25)", "o-"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..claims import Citation, Claim, Part, Prediction, register
+from ..claims import Citation, Claim, Part, Prediction, Curve, register, register_curve
 from ..dual import lib
 from ..lsa import eta_if_scaled
 from ..setting import Setting, exact
@@ -74,3 +74,8 @@ register(Claim(
            Part("Γ_N* is M2g at Σ = H, Σ_w = ψ² I; R_M(Γ_M*) ≤ R_M(Γ_N*) for every N", "derived")),
     predict_fn=_predict, validate_fn=_validate, reads=("test_n", "prior_scale"), conditioning="cov-and-prior",
 ))
+
+
+register_curve(Curve("risk_vs_test_length.png", "Wu-length (σ² = 0.25)", "Wu-length", tuple(range(1, 61)),
+                     lambda m: Setting(3, 10, 0.25, test_n=m), "test prompt length M (trained at n = 10, d = 3)",
+                     vline=10))

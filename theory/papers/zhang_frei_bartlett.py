@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..claims import Citation, Claim, Distribution, Part, Prediction, register
+from ..claims import Citation, Claim, Distribution, Part, Prediction, Curve, register, register_curve
 from ..dual import lib
 from ..lsa import eta_if_scaled
 from ..setting import Setting
@@ -94,3 +94,8 @@ register(Claim(
     predict_fn=lambda s, e: _predict(s, e, length_at_test(s)), validate_fn=_validate_zfb_length,
     reads=("test_n",), conditioning="cov-and-prior",
 ))
+
+
+register_curve(Curve("risk_vs_test_length.png", "ZFB-length (σ² = 0)", "ZFB-length", tuple(range(1, 61)),
+                     lambda m: Setting(3, 10, 0.0, test_n=m), "test prompt length M (trained at n = 10, d = 3)",
+                     vline=10))
