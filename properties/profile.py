@@ -1,7 +1,8 @@
 """Hypothesis profiles and the size ranges that go with them — the one place both are defined.
 
-``dev`` (local default, fast), ``ci`` (derandomized, no example database, no deadline; chosen when
-``CI`` is set, and the default of ``iclgd verify``), ``nightly`` (many more examples, larger sizes).
+``dev`` (local default), ``ci`` (derandomized, no example database, no deadline; chosen when ``CI`` is
+set, and the default of ``iclgd verify``), ``quick`` (``iclgd verify --profile quick``: a third of the
+examples at smaller sizes, fresh each run), ``nightly`` (many more examples, larger sizes).
 ``ICLGD_PROFILE`` or ``HYPOTHESIS_PROFILE`` override. ``ICLGD_EXAMPLE_DB=DIR`` gives any profile a
 directory example database (CI and nightly upload it as an artifact; replayed by the dev profile).
 """
@@ -29,6 +30,7 @@ class Scale:
 PROFILES = {
     "dev": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
     "ci": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
+    "quick": Scale(8, 1, 1, 3, 10, 8, 32, derandomize=False, deadline_ms=None),
     "nightly": Scale(300, 20, 8, 10, 64, 32, 128, derandomize=False, deadline_ms=None),
 }
 

@@ -12,6 +12,8 @@ import time_to_target as ttt  # noqa: E402
 from iclgd.empirics.sampling import generator  # noqa: E402
 from iclgd.empirics.train import prompt_sampler  # noqa: E402
 
+pytestmark = pytest.mark.tooling  # the suite's own tools, not a claim's evidence (iclgd verify --tiers tooling)
+
 
 def test_floor_is_least_squares_of_the_query_averaged_loss():
     """Γ̂ = A⁻¹C minimises Σ_b (Γᵀg_b − w_b)ᵀΣ(Γᵀg_b − w_b) = Σ_b E_{x_q,ε}(g_bᵀΓx_q − y_q)² − const, for

@@ -36,6 +36,8 @@ from iclgd.properties.verdicts import (BELOW_BAYES, BETTER_THAN_CLASS, INCONCLUS
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.derivation import population_loss
 
+pytestmark = pytest.mark.tooling  # the suite's own tools, not a claim's evidence (iclgd verify --tiers tooling)
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "byo_model" / "gd_model.py"
 M1 = ["--claim", "M1", "--d", "5", "--n", "20", "--sigma2", "0.5"]

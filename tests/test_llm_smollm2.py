@@ -11,7 +11,7 @@ with real StaICC data, on CPU.
   rounding, the cached ICL path as accurate as the plain one.
 
 The tier is worked out once per test session and read by every S1/S2/S3 test: the model is loaded once
-per xdist worker (session fixture), and each heavy unit — the shared probe (all five variants) and each
+per xdist worker (session fixture), and each heavy unit — the shared probe (three variants) and each
 cell of the tier's protocol grid — is computed once per session by whichever worker first needs it (file
 lock + pickle in the session's own temp dir, never reused by another session), with the checks it makes
 kept aside (a scratch recording) and recorded by the tests that declare their claim. Each heavy test
@@ -20,7 +20,7 @@ so the units run side by side, and the tests that only read a unit run last (``l
 no worker waits on a lock while another computes (`--dist loadgroup` cannot group tests under pytest 9.2,
 pytest-xdist#1386).
 Sizes: the probe N = 3, 26 test inputs (the fewest a verdict needs), 2 orderings (the fewest order
-sensitivity needs; each ordering costs five fine-tunings), 1 epoch; the grid cells 64 test inputs (an S2
+sensitivity needs; each ordering costs three fine-tunings), 1 epoch; the grid cells 64 test inputs (an S2
 tie needs >= 52 untied ones for 80 % power); the S1 property one example per run on the ci profile (≈ 15 s
 each; the grid cells record S1's checks on the default run, nightly draws 8).
 """
@@ -31,7 +31,6 @@ import math
 import os
 import pickle
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import event, given, note, settings, target
@@ -43,7 +42,7 @@ from iclgd.empirics.llm import finetune as F
 from iclgd.empirics.llm import icl as I
 from iclgd.empirics.llm import metrics as M
 from iclgd.properties.llm import (
-    DEFAULT_VARIANTS, PATTERN_POWER, PATTERN_STRENGTH, construction_sparsity, invariance_check, pattern_checks,
+    PATTERN_POWER, PATTERN_STRENGTH, construction_sparsity, invariance_check, pattern_checks,
     s1_checks, sparsity_check, sparsity_summary,
     summarize,
 )
@@ -58,6 +57,10 @@ SC = scale()
 # family's per-check level (sign_test_inputs(per_check_alpha("llm"))); fewer make every verdict inconclusive.
 WITNESS_INPUTS = sign_test_inputs(per_check_alpha("llm"))
 PROBE = dict(shots=3, orders=2, test_inputs=WITNESS_INPUTS, epochs=1, seed=20240605)
+# One variant of each kind S1's consequences distinguish: full-batch GD on the whole model and ĜD on one W_V (both
+# order invariant: ICL must be the more order-sensitive side) and mini-batch SGD (order-sensitive). Shen's other two
+# (ĜD on a middle layer, Adam) repeat a kind at ≈ 10 s each; `iclgd probe` and the protocol's GPU default run them.
+PROBE_VARIANTS = ("gd", "gd-deep", "sgd")
 
 
 @pytest.fixture(scope="session")
@@ -98,13 +101,13 @@ def _once_per_session(tmp_path_factory, name: str, compute):
 
 @pytest.fixture(scope="session")
 def probe_and_base_check(request, tmp_path_factory):
-    """ICL and all five variants on one SST-2 demo set under 2 orderings (the tier's one full probe), and
+    """ICL and the probe's variants on one SST-2 demo set under 2 orderings (the tier's one full probe), and
     whether the base model's weights were bit-identical to their loaded values afterwards."""
     def compute():
         lm, before = request.getfixturevalue("smollm2")
         out = collect(lm, spec("sst2"), shots=PROBE["shots"], orders=PROBE["orders"],
                       test_inputs=PROBE["test_inputs"], seed=PROBE["seed"],
-                      variants=[variant(v) for v in DEFAULT_VARIANTS], epochs=PROBE["epochs"], eval_every=0)
+                      variants=[variant(v) for v in PROBE_VARIANTS], epochs=PROBE["epochs"], eval_every=0)
         return out, all(torch.equal(before[n], t) for n, t in lm.model.state_dict().items())
 
     return _once_per_session(tmp_path_factory, "smollm2-probe", compute)
@@ -153,7 +156,7 @@ def test_s1_per_variant_on_the_probe(probe):
     for name, c in checks.items():
         print(c.summary(), c.inconclusive, probe.variants[name].loss_drop)
         assert c.expect == "witness" and c.verdict in ("held", "inconclusive")
-    for name in ("gd", "gd-mid", "gd-deep"):  # full-batch: order invariant, so ICL is the more sensitive side
+    for name in ("gd", "gd-deep"):  # full-batch: order invariant, so ICL is the more sensitive side
         c = checks[name]
         if probe.variants[name].loss_drop["moved"]:
             assert c.verdict == "held" and c.setting["direction"] == "icl_more", c.summary()
@@ -165,7 +168,7 @@ def test_s1_per_variant_on_the_probe(probe):
 def test_pattern_checks_are_well_formed_on_the_shared_probe(probe):
     """Plumbing (no claim: the S2 row comes from the protocol grid, test_s2_over_the_protocol_grid)."""
     checks = pattern_checks(probe, seed=1, n_boot=500)
-    assert len(checks) == 2 * len(DEFAULT_VARIANTS)
+    assert len(checks) == 2 * len(PROBE_VARIANTS)
     for c in checks:
         print(c.summary(), c.setting["outcome"], c.inconclusive)
         assert 0 <= c.predicted <= 1 and 0 <= c.measured <= 1
@@ -182,7 +185,7 @@ def test_pattern_checks_are_well_formed_on_the_shared_probe(probe):
 @pytest.mark.llm(last=True)  # reads the probe: after the lanes have computed it
 def test_probe_outputs_are_well_formed_and_the_base_model_untouched(probe_and_base_check):
     probe, untouched = probe_and_base_check
-    assert untouched  # base weights bit-identical after 5 variants × 2 orderings of fine-tuning
+    assert untouched  # base weights bit-identical after 3 variants × 2 orderings of fine-tuning
     V = probe.icl.shape[-1]
     # probabilities: float32 softmax over V entries sums to 1 within V·u32
     for p in [probe.icl] + [r.probs for r in probe.variants.values()]:
@@ -198,20 +201,6 @@ def test_probe_outputs_are_well_formed_and_the_base_model_untouched(probe_and_ba
     for name, o in s["order_sensitivity"].items():
         assert 0 <= o["interval"][0] <= o["value"] <= o["interval"][1], name
     print(json.dumps({k: s[k] for k in ("accuracy", "order_sensitivity")}, indent=1))
-
-
-@pytest.mark.llm(last=True)  # reads the probe: after the lanes have computed it
-def test_full_batch_gd_is_order_invariant_up_to_rounding_in_smollm2(probe, smollm2_f64):
-    """S1 consequence (a) on the real model: the float32 outputs of full-batch GD (whole model, and ĜD on
-    the deep W_V) move with the order only within their float32 rounding error, estimated per ordering
-    by the same run in float64."""
-    orders = probe.orders[:2]
-    enc = dataclasses.replace(probe.enc, queries=probe.enc.queries[:4], gold=probe.enc.gold[:4])  # 4 inputs suffice
-    for name in ("gd", "gd-deep"):
-        p32 = probe.variants[name].probs[:2, :4]
-        p64 = F.finetune_distributions(smollm2_f64, enc, orders, variant(name), epochs=PROBE["epochs"]).probs
-        c = invariance_check(p32, p64, name=name, setting={"dataset": "sst2", **PROBE, "orderings": orders})
-        assert c.holds, c.summary()
 
 
 def test_cached_icl_is_as_accurate_as_full_prompts_in_smollm2(smollm2, smollm2_f64):
@@ -344,6 +333,20 @@ def test_protocol_cell(grid_cell, cell):
         if chk.verdict == "inconclusive":  # it says why, and what it could have detected when it is a tie
             assert chk.inconclusive and (chk.setting["outcome"] != "ties" or "detects" in chk.inconclusive
                                          or "did not learn" in chk.inconclusive)
+
+
+@pytest.mark.llm(lane=1)  # after lane 1's cell, on the worker that did not compute the probe (ready by then)
+def test_full_batch_gd_is_order_invariant_up_to_rounding_in_smollm2(probe, smollm2_f64):
+    """S1 consequence (a) on the real model: the float32 outputs of full-batch GD (whole model, and ĜD on
+    the deep W_V) move with the order only within their float32 rounding error, estimated per ordering
+    by the same run in float64."""
+    orders = probe.orders[:2]
+    enc = dataclasses.replace(probe.enc, queries=probe.enc.queries[:4], gold=probe.enc.gold[:4])  # 4 inputs suffice
+    for name in ("gd", "gd-deep"):
+        p32 = probe.variants[name].probs[:2, :4]
+        p64 = F.finetune_distributions(smollm2_f64, enc, orders, variant(name), epochs=PROBE["epochs"]).probs
+        c = invariance_check(p32, p64, name=name, setting={"dataset": "sst2", **PROBE, "orderings": orders})
+        assert c.holds, c.summary()
 
 
 @pytest.mark.llm(last=True)

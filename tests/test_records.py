@@ -18,6 +18,8 @@ from iclgd.cli import main
 from iclgd.properties import records, report, verdicts
 from iclgd.properties.checks import Check
 
+pytestmark = pytest.mark.tooling  # the suite's own tools, not a claim's evidence (iclgd verify --tiers tooling)
+
 INNER_TEST = textwrap.dedent('''
     import numpy as np
     import pytest
@@ -298,6 +300,10 @@ def test_verify_end_to_end_and_replaces_only_its_own_folder(capsys, suite, tmp_p
     assert rc == 0
     rc, cap = _verify(capsys, suite, out, "--claims", "M1", "--strict")
     assert rc == 0 and [c["id"] for c in json.loads(cap.out)["claims"]] == ["M1"]
+    rc, cap = _verify(capsys, suite, out, "--profile", "quick")  # the claims' tiers at quick sizes, no llm tier
+    doc = json.loads(cap.out)
+    assert rc == 0 and doc["profile"] == "quick" and doc["tiers"] == ["theory", "trained"]
+    assert "not tooling" in doc["command"][doc["command"].index("-m") + 1]
 
 
 def test_verify_refuses_folders_it_does_not_own(capsys, suite, tmp_path, monkeypatch):

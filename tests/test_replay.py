@@ -12,6 +12,8 @@ import pytest
 from iclgd.cli import main
 from iclgd.properties import records
 
+pytestmark = pytest.mark.tooling  # the suite's own tools, not a claim's evidence (iclgd verify --tiers tooling)
+
 RARE = textwrap.dedent('''
     import os
     import pytest

@@ -24,14 +24,18 @@ from pathlib import Path
 
 from iclgd.cli import UsageError
 
-PROFILES = {"quick": "dev", "dev": "dev", "ci": "ci", "nightly": "nightly"}
+PROFILES = {"quick": "quick", "dev": "dev", "ci": "ci", "nightly": "nightly"}
 TIERS = {  # pytest marker expression of each tier
-    "theory": "not slow and not llm and not gpu",
-    "trained": "slow and not gpu and not llm",
-    "llm": "llm and not gpu",
-    "gpu": "gpu",
+    "theory": "not slow and not llm and not gpu and not tooling",
+    "trained": "slow and not gpu and not llm and not tooling",
+    "llm": "llm and not gpu and not tooling",
+    "gpu": "gpu and not tooling",
+    # the suite's own tools (CLI processes, records, verify itself, plugins, bench): no claim's evidence, so not
+    # in the report's default tiers; the README's test command (pytest) runs them
+    "tooling": "tooling",
 }
 DEFAULT_TIERS = "theory,trained,llm"
+QUICK_TIERS = "theory,trained"  # --profile quick: the claims' checks at small sizes; the llm tier needs minutes
 MARKER = ".iclgd-report"  # the file that makes a folder iclgd's own report folder
 EXIT_NO_TESTS, EXIT_PYTEST = 3, 4
 SEED_MAX = 2**63 - 1
@@ -43,12 +47,14 @@ def add_parser(sub):
                        "0 no claim refuted and every expected refutation found; 1 otherwise; 2 bad input; "
                        "3 no test ran; 4 pytest failed (usage/internal error).")
     p.add_argument("--profile", default="ci",
-                   help="ci (default: derandomized, reproducible) | quick | nightly")
+                   help="ci (default: derandomized, reproducible) | quick (a third of the examples, smaller sizes, "
+                   "no llm tier: about a minute) | nightly")
     p.add_argument("--seed", type=str, default=None,
                    help=f"fresh examples from this Hypothesis seed (0..{SEED_MAX}; implies the quick profile "
                    "unless --profile is given)")
     p.add_argument("--fresh", action="store_true", help="fresh examples from a newly drawn seed (printed in the report)")
-    p.add_argument("--tiers", default=DEFAULT_TIERS, help=f"comma list of {', '.join(TIERS)} (default {DEFAULT_TIERS})")
+    p.add_argument("--tiers", default=None, help=f"comma list of {', '.join(TIERS)} (default {DEFAULT_TIERS}; "
+                   f"{QUICK_TIERS} with --profile quick)")
     p.add_argument("--claims", default="", help="comma list of claim ids: run only their tests")
     p.add_argument("--strict", action="store_true", help="also exit 1 on finding / inconclusive / not-reached")
     p.add_argument("--out", default="reports/latest", help="report folder (iclgd's own: replaced atomically)")
@@ -289,7 +295,8 @@ def run(args) -> int:
 
     if args.profile not in PROFILES:
         raise UsageError(f"--profile: unknown profile {args.profile!r}; choose ci, quick or nightly")
-    tiers, suite, claims, seed = _tiers(args.tiers), _suite(args), _claims(args.claims), _seed(args)
+    tiers = _tiers(args.tiers or (QUICK_TIERS if args.profile == "quick" else DEFAULT_TIERS))
+    suite, claims, seed = _suite(args), _claims(args.claims), _seed(args)
     profile = args.profile
     if seed is not None and PROFILES[profile] == "ci":  # ci derandomizes: a seed needs a seeded profile
         profile = "quick"

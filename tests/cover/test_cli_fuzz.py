@@ -35,6 +35,8 @@ from iclgd.cli import main
 from iclgd.properties.profile import scale
 from iclgd.properties.verdicts import DEFINITIONS
 
+pytestmark = pytest.mark.tooling  # the suite's own tools, not a claim's evidence (iclgd verify --tiers tooling)
+
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = "2G"  # every fuzzed request either fits in this or is refused by the pre-flight
 EXAMPLES = scale().max_examples  # 25 dev/ci, 300 nightly
