@@ -46,6 +46,10 @@ def main(argv=None) -> int:
     named = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(named)
     args = parser.parse_args(argv)
+    if getattr(args, "claim", "") is None:  # --claim not given: the registry's first claim
+        from iclgd.theory import REGISTRY
+
+        args.claim = next(iter(REGISTRY))
     try:
         return int(args._run(args) or 0)
     except SettingError as e:  # name the flag the user typed

@@ -616,8 +616,9 @@ class ProtocolConfig:
     """The paper's grid (SHEN.md): every (dataset, N) cell is one :func:`run_probe` per demo seed.
 
     CPU default [choice, sized for ≤ 15 min on 2 cores]: SST-2, TREC, SUBJ (AGNews's prompts are ≈ 3×
-    longer: with it and 4 orderings the grid took 31 min); N ∈ {2, 4}; one demo seed; min(N!, 3) orderings; 26 test inputs (the fewest for which an exact sign test reaches
-    the per-check level at all; an S2 tie there is inconclusive, see :func:`pattern_checks`); GD on
+    longer: with it and 4 orderings the grid took 31 min); N ∈ {2, 4}; one demo seed; min(N!, 3) orderings; 64 test
+    inputs (an S2 tie is a finding only with ≥ 52 untied ones, 80 % power against the pattern on 90 % of inputs,
+    :func:`pattern_checks`; 26, the fewest for any verdict, left every tie inconclusive); GD on
     the whole model (ĜD on one W_V does not learn its demos within a CPU budget: 2.6 % label-loss drop
     in 10 epochs at the grid's best rate, SST-2 N = 2); lr from the paper's grid; until converged
     (cap 5 epochs: whole-model GD at lr 1e-3 drops the demo loss by 89–99 % in 5; the lr-grid runs
@@ -632,7 +633,7 @@ class ProtocolConfig:
     shots: tuple[int, ...] = (2, 4)
     seeds: tuple[int, ...] = (0,)
     orders: int = 3
-    test_inputs: int = 26
+    test_inputs: int = 64
     variants: tuple[str, ...] = ("gd",)
     epochs: int = 5  # the cap
     lr_grid: tuple[float, ...] = (1e-3, 5e-3, 1e-4, 5e-4)

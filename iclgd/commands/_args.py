@@ -28,7 +28,7 @@ SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed; 
 D_MAX = 1024  # covariate dimension: float64 closed forms, d×d SymPy moments (M3) and JSON of d² entries
 N_MAX = 10**9  # context length: exact in float64 with room (n + d + 1 + σ² stays far from 2^53)
 SIGMA2_MAX = 1e300  # label noise: d(d + 1 + σ²) and d σ² in the closed forms stay below float64's 1.8e308
-CLAIMS = "M1, M2, M2g, M3; `iclgd claims` lists all"
+CLAIMS = "default: the registry's first, the first seed paper's first theorem; `iclgd claims` lists all"
 
 
 def _fmt(v) -> str:
@@ -97,8 +97,8 @@ def add_seed(p: argparse.ArgumentParser, help: str) -> None:
     add_int(p, "--seed", 0, SEED_MAX, help, default=0)
 
 
-def add_setting_args(p: argparse.ArgumentParser, *, claim_default: str = "M1", d_max: int = D_MAX) -> None:
-    p.add_argument("--claim", default=claim_default, help=f"claim id ({CLAIMS})")
+def add_setting_args(p: argparse.ArgumentParser, *, d_max: int = D_MAX) -> None:
+    p.add_argument("--claim", default=None, help=f"claim id ({CLAIMS})")  # None: resolved by cli.main
     add_int(p, "--d", 1, d_max, "covariate dimension d", required=True)
     add_int(p, "--n", 1, N_MAX, "context length n", required=True)
     add_real(p, "--sigma2", 0.0, SIGMA2_MAX, "label noise variance σ²", default=0.0)

@@ -35,8 +35,8 @@ def add_parser(sub):
     p.add_argument("--seeds", help="--protocol: comma-separated demo seeds (default 0 on CPU; 0,1,2 on CUDA)")
     add_int(p, "--shots", 2, 64, "N demonstrations (default 4)")
     add_int(p, "--orders", 2, 10**4, "orderings of the demonstrations (at most N!; default 10, protocol 3 on CPU)")
-    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 26, protocol 26 "
-            "on CPU, 64 on CUDA: verdicts need >= 26)")
+    add_int(p, "--test-inputs", 1, 10**4, "test inputs, disjoint from the demonstrations (default 26; protocol 64: "
+            "verdicts need >= 26, a powered S2 tie >= 52 untied)")
     p.add_argument("--variants",
                    help=f"comma-separated (default {','.join(DEFAULT_VARIANTS)}; protocol: gd on CPU, all on CUDA): "
                    "gd (whole model), gd-mid / gd-deep (ĜD on W_V of layer ⌊L/2⌋ / L−1), sgd (batch 1), adam "
