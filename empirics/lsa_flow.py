@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -46,15 +45,18 @@ class FeatureMoments:
     y2: float  # E y_q²
     d: int
 
+    def weights(self, W_PV: np.ndarray, W_KQ: np.ndarray) -> np.ndarray:
+        """T_abc = W^{PV}_{D,a} W^{KQ}_{b,c}, flattened (D²d,): the only form in which the weights reach ŷ."""
+        return np.outer(W_PV[-1], W_KQ[:, : self.d]).ravel()
+
     def loss(self, W_PV: np.ndarray, W_KQ: np.ndarray) -> float:
-        T = np.outer(W_PV[-1], W_KQ[:, : self.d]).ravel()  # (D²d,)
+        T = self.weights(W_PV, W_KQ)
         return float(T @ self.F @ T - 2 * T @ self.c + self.y2)
 
     def dL_dT(self, W_PV: np.ndarray, W_KQ: np.ndarray) -> np.ndarray:
         """∂L/∂T = 2 (F T − c), shaped (D, D, d)."""
         D = self.d + 1
-        T = np.outer(W_PV[-1], W_KQ[:, : self.d]).ravel()  # (D²d,)
-        return (2 * (self.F @ T - self.c)).reshape(D, D, self.d)
+        return (2 * (self.F @ self.weights(W_PV, W_KQ) - self.c)).reshape(D, D, self.d)
 
     def grad(self, W_PV: np.ndarray, W_KQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(∂L/∂W^{PV}, ∂L/∂W^{KQ}), each (D, D); zero where an entry never reaches ŷ."""
