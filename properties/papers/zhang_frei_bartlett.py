@@ -177,8 +177,9 @@ def full_gradient_flow_checks(s: Setting, seed: int, init_scale: float = 0.1, to
     with ``include_query=True``); the exact population gradient from Gaussian moments
     (:mod:`iclgd.empirics.lsa_flow`, tested against exact Gauss–Hermite quadrature of that torch model);
     initialisation W^{PV}_0 = σ₀ e_D e_Dᵀ, W^{KQ}_0 = σ₀ diag(ΘΘᵀ/‖ΘΘᵀ‖_F, 0), Θ Gaussian from ``seed``;
-    Euler steps h = 1/λ_max(∇²L) at the flow's limit (u = ‖W^{KQ}_{11}‖_F, conserved from the balanced start,
-    and u W^{KQ}_{11} = Γ°), half the stability limit 2/λ_max in every direction, the off-manifold ones included;
+    Euler steps h = 1/λ_max(∇²L) at the flow's limit (the flow conserves ‖p‖² − ‖K‖²_F, 0 at their start, so
+    there u = ‖W^{KQ}_{11}‖_F and u W^{KQ}_{11} = Γ°): h λ_max = 1, half the stability limit of the steps in
+    every direction, the off-manifold ones included (p: last row of W^{PV}, K: first d columns of W^{KQ});
     run until ‖∇_Γ L‖_F ≤ ``tol_grad`` or ``max_steps``. On the manifold ŷ = gᵀ Γ x_q, Γ = u W^{KQ}_{11}, with
     loss L(Γ) = vec(Γ)ᵀ F_m vec(Γ) − 2 c_mᵀ vec(Γ) + E y_q², F_m = E[ggᵀ] ⊗ Λ; Γ° = F_m⁻¹ c_m.
 
