@@ -25,12 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "bench" / "results" / "suite"
-TIERS = {"llm": "llm", "slow": "trained", "gpu": "gpu"}  # marker -> tier; unmarked tests are the theory tier
 
 
 def tier(row: dict) -> str:
+    """The tier `iclgd verify --tiers` would run the test in (the report's own mapping)."""
+    from iclgd.properties.report import TIER_MARKERS
+
     marks = set(row.get("markers", []))
-    return next((t for m, t in TIERS.items() if m in marks), "theory")
+    return next((t for m, t in TIER_MARKERS if m in marks), "theory")
 
 
 def summarise(rows: list[dict], top: int = 15) -> dict:

@@ -70,11 +70,12 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-TIER_MARKERS = (("llm", "llm"), ("slow", "trained"), ("gpu", "gpu"))  # marker -> tier; unmarked: theory
+# marker -> tier, first match (as `iclgd verify --tiers` selects them); unmarked: theory
+TIER_MARKERS = (("tooling", "tooling"), ("gpu", "gpu"), ("llm", "llm"), ("slow", "trained"))
 
 
 def tier_seconds(rows: list[dict]) -> dict[str, float]:
-    """Test seconds per tier (summed over the tests, so over xdist workers too): theory, trained, llm, gpu."""
+    """Test seconds per tier (summed over the tests, so over xdist workers too): theory, trained, llm, gpu, tooling."""
     out: dict[str, float] = {}
     for r in rows:
         t = next((tier for m, tier in TIER_MARKERS if m in r.get("markers", [])), "theory")
