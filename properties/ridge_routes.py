@@ -108,5 +108,3 @@ def ridge_squared_errors(X: torch.Tensor, y: torch.Tensor, lam: float, features:
     return (y[:, n] - (bhat * xq).sum(-1)) ** 2
 
 
-def mean_se(sq: torch.Tensor) -> tuple[float, float]:
-    return float(sq.mean()), float(sq.std() / math.sqrt(sq.numel()))

@@ -30,6 +30,14 @@ FAMILY_ALPHA = {
 MAX_CHECKS = {"monte-carlo": 20_000, "trained": 2_000, "llm": 2_000, "exact": 100_000}
 
 
+def mean_se(t) -> tuple[float, float]:
+    """(mean, standard error) of a 1-D sample (a tensor or array of per-prompt values; SE with the n − 1 std)."""
+    if t.ndim != 1 or len(t) < 2:
+        raise ValueError(f"mean_se: expected a 1-D sample of at least 2 values, got shape {tuple(t.shape)}")
+    sd = t.std() if hasattr(t, "numel") else t.std(ddof=1)  # torch's std is n − 1 already
+    return float(t.mean()), float(sd) / math.sqrt(len(t))
+
+
 def per_check_alpha(family: str) -> float:
     """Two-sided level of one check of ``family`` so the run stays within RUN_ALPHA."""
     return FAMILY_ALPHA[family] / MAX_CHECKS[family]

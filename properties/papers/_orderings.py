@@ -8,11 +8,6 @@ from iclgd.properties import closed_form as cf
 from iclgd.properties.checks import check
 
 
-def mean_se(t) -> tuple[float, float]:
-    """(mean, SE) of a (B,) tensor."""
-    return float(t.mean()), float(t.std() / t.numel() ** 0.5)
-
-
 FLOOR = 1e-10  # float64 rounding of a difference of two squared errors, relative to their size
 
 

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import sympy as sp
-import torch
 from hypothesis import strategies as st
 
 from iclgd.empirics import more as emp
@@ -29,6 +28,7 @@ from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
 from ..ridge_routes import bayes_risk_route
+from ..stats import mean_se
 from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..strategies import noise_levels
 
@@ -120,7 +120,7 @@ def bayes_replicate(s: Setting, seed: int, uniform: float | None = None):
             return emp.ols_loss(p)
         pred = emp.posterior_mean_predictions(p.X, p.y, Sw, None, s.sigma2)  # (B,)
         sq = (p.y[:, s.n] - pred) ** 2
-        return float(sq.mean()), float(sq.std() / math.sqrt(sq.numel()))
+        return mean_se(sq)
     return replicate
 
 

@@ -18,7 +18,8 @@ from iclgd.theory import Setting, get_claim
 from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
-from ..ridge_routes import fixed_beta_prompts, mean_se, minnorm_risk_parts, ridge_squared_errors
+from ..ridge_routes import fixed_beta_prompts, minnorm_risk_parts, ridge_squared_errors
+from ..stats import mean_se
 from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..stats import per_check_alpha, z_crit
 from ..strategies import noise_levels

@@ -29,6 +29,7 @@ from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
 from iclgd.properties.strategies import noise_levels
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.setting import exact
 
@@ -141,13 +142,13 @@ def mc_checks(s: Setting, seed: int):
     def tilt(j):
         x, xq, y, w = _draws(s, seed, j)
         T = torch.exp(c * (x * xq).sum(-1) - c * c * xq.square().sum(-1) / 2) * y * (w * xq).sum(-1)  # (B,)
-        return float(T.mean()), float(T.std() / N_PROMPTS ** 0.5)
+        return mean_se(T)
 
     def spread(j):
         x, xq, y, w = _draws(s, seed, j)
         lim = pred.values["limit_coefficient"] * (w * xq).sum(-1)  # (B,) ŷ_∞ as predicted
         U = torch.exp(2 * c * (x * xq).sum(-1) - c * c * xq.square().sum(-1)) * (y - lim) ** 2  # (B,)
-        return float(U.mean()), float(U.std() / N_PROMPTS ** 0.5)
+        return mean_se(U)
 
     return [monte_carlo_mean_check(CLAIM, "tilt E[e y wᵀx_q / E e] (Monte Carlo) vs limit_coefficient · d",
                                    pred.values["limit_coefficient"] * s.d, tilt, where),
@@ -195,7 +196,7 @@ def _any_law_confirm(s: Setting, seed: int):
         p = sample_general(N_PROMPTS, 1, 1, generator=generator(seed + 7919 * j), x_uniform=a)
         x = p.X[:, 0, 0]  # (B,)
         T = torch.exp(c * x) * (x - c * a * a / 3) / mean_e  # (B,) mean 0 iff the claimed limit holds
-        return float(T.mean()), float(T.std() / N_PROMPTS ** 0.5)
+        return mean_se(T)
 
     return monte_carlo_mean_check("Softmax-limit-any-law", "E[e^{c x₁}(x₁ − c E x₁²)]/E e^{c x₁} (Monte Carlo, "
                                   "U(−a, a) keys) vs 0 (claimed)", 0.0, replicate, {**s.to_json(), "seed": seed},

@@ -24,6 +24,7 @@ from iclgd.empirics.sampling import generator
 from iclgd.properties import closed_form as cf
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 
 CLAIM = "Cheng-fGD-RBF"
@@ -127,12 +128,12 @@ def mc_checks(s: Setting, seed: int):
 
     def risk(j):
         sq = one_step_errors(*gp_prompts(s, seed, j), pred.eta)
-        return float(sq.mean()), float(sq.std() / N_PROMPTS ** 0.5)
+        return mean_se(sq)
 
     def lower(j):  # one-sided statistic: how far the posterior mean is *worse* than the one-step layer, in SE
         X, y, K = gp_prompts(s, seed, j)
         diff = one_step_errors(X, y, K, pred.eta) - posterior_errors(y, K, s.sigma2)  # (B,) ≥ 0 in expectation
-        m, se = float(diff.mean()), float(diff.std() / N_PROMPTS ** 0.5)
+        m, se = mean_se(diff)
         return (max(0.0, -m) / max(se, 1e-300),), (m, se)
 
     (z,), (m, se), used = cf._replicated(lower, (cf.LOSS_Z,), cf.REPLICATES)
@@ -158,7 +159,7 @@ def _kernel_free_confirm(s: Setting, seed: int):
     def replicate(j):
         X, y, K = gp_prompts(s, seed, j)
         diff = one_step_errors(X, y, K, der["linear"][0], "linear") - one_step_errors(X, y, K, der["rbf"][0])
-        return float(diff.mean()), float(diff.std() / N_PROMPTS ** 0.5)
+        return mean_se(diff)
 
     return monte_carlo_mean_check("Cheng-fGD-kernel-free", "linear minus matched RBF layer's squared error, each at "
                                   "its best step, paired (Monte Carlo) vs 0 (claimed)", 0.0, replicate,

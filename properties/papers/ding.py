@@ -33,6 +33,7 @@ from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
 from iclgd.properties.strategies import noise_levels
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.ding import causal_limit_weights
 
@@ -194,7 +195,7 @@ def mc_checks(s: Setting, seed: int):
 
     def causal(j):
         sq = causal_squared_errors(*(lambda p: (p.X, p.y))(draw(j)), _k(s))
-        return float(sq.mean()), float(sq.std() / N_PROMPTS ** 0.5)
+        return mean_se(sq)
 
     out = [monte_carlo_mean_check(CLAIM, "causal recursion's squared error (Monte Carlo) vs causal_limit_risk",
                                   pred.values["causal_limit_risk"], causal, where)]
@@ -226,7 +227,7 @@ def _ls_confirm(s: Setting, seed: int):
     def causal(j):
         p = sample_general(N_PROMPTS, s.n, s.d, generator=generator(seed + 7919 * j))
         sq = causal_squared_errors(p.X, p.y, _k(s))
-        return float(sq.mean()), float(sq.std() / N_PROMPTS ** 0.5)
+        return mean_se(sq)
 
     return monte_carlo_mean_check("Ding-causal-LS", "causal recursion's squared error (Monte Carlo) vs least "
                                   "squares' risk 0 (noiseless, n ≥ d; claimed equal)", 0.0, causal,

@@ -30,6 +30,7 @@ from iclgd.empirics.more import sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.gatmiry import steps_from_polynomial, unshared_optimum
 
@@ -236,7 +237,7 @@ def gd_replicate(s: Setting, seed: int, steps, n_prompts: int = N_PROMPTS):
     def replicate(j):
         X = torch.randn(n_prompts, s.n, s.d, generator=generator(seed + 7919 * j), dtype=torch.float64)
         v = context_losses(X, s.sigma2, steps)
-        return float(v.mean()), float(v.std() / n_prompts ** 0.5)
+        return mean_se(v)
     return replicate
 
 
@@ -245,7 +246,7 @@ def paired_replicate(s: Setting, seed: int, steps_a, steps_b, n_prompts: int = N
     def replicate(j):
         p = sample_general(n_prompts, s.n, s.d, generator=generator(seed + 7919 * j), sigma2=s.sigma2)
         diff = gd_squared_errors(p.X, p.y, steps_a) - gd_squared_errors(p.X, p.y, steps_b)
-        return float(diff.mean()), float(diff.std() / n_prompts ** 0.5)
+        return mean_se(diff)
     return replicate
 
 

@@ -27,6 +27,7 @@ from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
 from iclgd.properties.strategies import context_lengths, dims, noise_levels
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 
 N_PROMPTS = 40_000
@@ -242,7 +243,7 @@ def h3_replicate(s: Setting, weights, seed: int):
         y = f[:, :s.n, 0] + sd * torch.randn(N_PROMPTS, s.n, generator=gen, dtype=torch.float64)  # (B, n)
         pred = ((om * y)[:, :, None] * X[:, :s.n]).sum(1).mul(X[:, s.n]).sum(-1)  # (B,)
         sq = (pred - f[:, s.n, 0]) ** 2
-        return float(sq.mean()), float(sq.std() / N_PROMPTS**0.5)
+        return mean_se(sq)
     return replicate
 
 
@@ -276,7 +277,7 @@ def rag_replicate(s: Setting, eta: float, seed: int, paired_with: float | None =
         sq = (eta * gx - yq) ** 2
         if paired_with is not None:
             sq = (paired_with * gx - yq) ** 2 - sq
-        return float(sq.mean()), float(sq.std() / B**0.5)
+        return mean_se(sq)
     return replicate
 
 
@@ -334,7 +335,7 @@ def _uniform_confirm(s: Setting, seed: int):
         e_u = (wu * k.sum(-1) - f[:, s.n]) ** 2
         e_w = (k @ torch.as_tensor(wts) - f[:, s.n]) ** 2
         diff = e_u - e_w
-        return float(diff.mean()), float(diff.std() / B**0.5)
+        return mean_se(diff)
     return monte_carlo_mean_check("Li-H3-uniform", "paired risk difference uniform − weighted (Monte Carlo; claimed 0)",
                                   0.0, replicate, {**s.to_json(), "seed": seed}, expect="refute")
 

@@ -20,7 +20,8 @@ from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import raventos as T
 from iclgd.theory.papers.vladymyrov import ridge_risk_1d
 
-from ._orderings import mean_se, ordering_check, paired, single_z
+from ._orderings import ordering_check, paired, single_z
+from ..stats import mean_se
 
 N_PROMPTS = 20_000
 N_CONFIRM = 100_000

@@ -25,7 +25,8 @@ from iclgd.properties.strategies import dims
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import vladymyrov as T
 
-from ._orderings import mean_se, ordering_check, paired, single_z
+from ._orderings import ordering_check, paired, single_z
+from ..stats import mean_se
 
 N_PROMPTS = 20_000
 N_CONFIRM = 100_000

@@ -28,6 +28,7 @@ from iclgd.properties.checks import check, make_check
 from iclgd.properties.profile import scale
 from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
 from iclgd.properties.strategies import context_lengths, dims, spd_matrices
+from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.derivation import Moments, d_sym, gradient_moments, loss_expr, simplify_matrix
 from iclgd.theory.setting import exact
@@ -199,7 +200,7 @@ def error_replicate(s: Setting, query_only: bool, gamma: np.ndarray, seed: int, 
             y = X @ w[:, :, None]  # (B, M, 1)
             g = (X * y).mean(1)  # (B, d)
         sq = ((g @ G * xq).sum(-1) - (w * xq).sum(-1)) ** 2  # (B,)
-        return float(sq.mean()), float(sq.std() / N_PROMPTS**0.5)
+        return mean_se(sq)
     return replicate
 
 

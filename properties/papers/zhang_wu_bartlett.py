@@ -10,7 +10,6 @@ under the over-generalisation M2m-no-mean: "β does not matter" (the centred M2g
 under β ≠ 0)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import sympy as sp
@@ -29,6 +28,7 @@ from .. import linear_checks as L
 from ..checks import check
 from ..laws import linear_law_args, sampler_args
 from ..profile import scale
+from ..stats import mean_se
 from ..spec import Refutation, Spec, TrainedHooks, monte_carlo_mean_check, register_spec
 from ..strategies import context_lengths, dims, means, noise_levels, priors, rounded_spd
 
@@ -77,7 +77,7 @@ def monte_carlo_checks(s: Setting, seed: int):
         def replicate(j):
             sq = _errors(L.sample(s, law, s.n, L.MC_PROMPTS, seed + 7919 * j + 104_729 * k), beta_of(s), pred.gamma, Gb)
             v = sq[0] if k == 0 else sq[1] if k == 1 else sq[0] - sq[1]
-            return float(v.mean()), float(v.std()) / math.sqrt(v.numel())
+            return mean_se(v)
         return replicate
 
     return [monte_carlo_mean_check("M2m", "risk of the best Γ-predictor (Monte Carlo) vs L_Γ", pred.loss, stat(0), where),
