@@ -4,6 +4,8 @@ rationals against the closed form M_k = S⁻¹(I − (I − αS²)^{2^k}) and �
 ‖I − αS²‖ < 1 (α λ_max² ≥ 2), and the residual grows instead of shrinking."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 import torch
@@ -94,3 +96,243 @@ def newton_checks(s: Setting, seed: int) -> list:
     out.append(check("Fu-Newton", "linear-attention stack (one layer per Newton step) vs M_k x_j", ref.numpy(),
                      U.numpy(), tol_t, "float64 rounding: 16 (k+1) n d κ(S)² ε |M_k x|", where))
     return out
+
+
+# ---- Fu-trained-Newton: trained L-layer linear transformers against Newton's and GD's iterates ------------
+# Newton α = c/λ_max(S)², GD η = c/λ_max(S): both converge for c < 2; c tuned per (layer, k) on the selection half
+STEP_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+NEWTON_KS = tuple(range(0, 9))  # Newton steps compared
+GD_KS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # GD: exponentially many
+Z_DECIDE = 3.89  # two-sided 1e-4 normal critical value: a paired per-prompt difference called decided beyond it
+REACH_GAP = 0.05  # a replica within 5 % (relative held-out loss) of its model's best replica shares its basin
+
+
+class RotatedLaw:
+    """Fu-trained-Newton's data law (a convention, Part 4 of the claim): x = Q Λ^½ z with Λ = diag(κ^{−j/(d−1)})
+    and Q Haar-random per prompt, w ~ N(0, I), noiseless y = wᵀx. ``(batch, generator) -> (X (R, batch, n+1, d),
+    y (R, batch, n+1))``, the sampler interface of :func:`iclgd.empirics.train.train`."""
+
+    def __init__(self, d: int, n: int, kappa: float, replicas: int = 1, device=None, dtype=torch.float32):
+        self.d, self.n, self.replicas, self.device, self.dtype = d, n, replicas, device, dtype
+        lam = kappa ** (-np.arange(d) / max(d - 1, 1))
+        self.root = torch.as_tensor(np.sqrt(lam), device=device, dtype=dtype)  # (d,)
+
+    def __call__(self, batch: int, gen: torch.Generator):
+        N, d, kw = self.replicas * batch, self.d, dict(generator=gen, device=self.device, dtype=self.dtype)
+        Q, T = torch.linalg.qr(torch.randn(N, d, d, **kw))  # (N, d, d)
+        Q = Q * torch.sign(torch.diagonal(T, dim1=-2, dim2=-1)).unsqueeze(-2)  # Haar: fix the signs
+        X = (torch.randn(N, self.n + 1, d, **kw) * self.root) @ Q.mT  # (N, n+1, d) rows Q Λ^½ z
+        y = (X @ torch.randn(N, d, 1, **kw)).squeeze(-1)  # (N, n+1) noiseless
+        return X.view(self.replicas, batch, self.n + 1, d), y.view(self.replicas, batch, self.n + 1)
+
+
+@torch.no_grad()
+def layer_predictions(model, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The model's output had it stopped after layer ℓ (its read-out −[Z_ℓ]_{d+1, n+1}), ℓ = 1..L:
+    X (N, n+1, d), y (N, n+1) -> (R, L, N). Runs the model's own forward with its first ℓ layers."""
+    L, out = model.layers, []
+    try:
+        for l in range(1, L + 1):
+            model.layers = l
+            out.append(model(X, y))  # (R, N)
+    finally:
+        model.layers = L
+    return torch.stack(out, 1)
+
+
+def _spectral(X: np.ndarray, y: np.ndarray):
+    """(λ (N, d), U (N, d, d), g (N, d), x_q (N, d)) of prompts X (N, n+1, d), y (N, n+1), S = XᵀX/n."""
+    n = X.shape[1] - 1
+    S = np.einsum("nid,nie->nde", X[:, :n], X[:, :n]) / n
+    lam, U = np.linalg.eigh(S)
+    return lam, U, np.einsum("nid,ni->nd", X[:, :n], y[:, :n]) / n, X[:, n]
+
+
+def algorithm_predictions(X: np.ndarray, y: np.ndarray, ks, newton: bool, grid=STEP_GRID) -> np.ndarray:
+    """k-step predictors (K, C, N) of Newton (α = c/λ_max²; theory's newton_filter) or GD (η = c/λ_max; gd_filter)."""
+    from iclgd.theory.papers.fu_et_al import filter_predictions, gd_filter, newton_filter
+
+    lam, U, g, xq = _spectral(X, y)
+    top = lam[:, -1:]  # (N, 1)
+    out = np.empty((len(ks), len(grid), len(X)))
+    for i, k in enumerate(ks):
+        for j, c in enumerate(grid):
+            f = newton_filter(lam, c / top**2, k) if newton else gd_filter(lam, c / top, k)
+            out[i, j] = filter_predictions(lam, U, g, xq, f)
+    return out
+
+
+def match(yl: np.ndarray, algo: np.ndarray, scale: float):
+    """Best-matching step count of each (replica, layer) and its paired per-prompt squared differences.
+
+    yl (R, L, N) layer predictions, algo (K, C, N). The prompts are split in two halves: the first selects
+    (k, c) by the mean squared difference, the second measures it (no selection bias). Returns k index (R, L),
+    the held-out per-prompt squared differences at the selected (k, c) (R, L, N/2) and at each k's best c
+    ((R, L, K, N/2)), all divided by ``scale`` (E y_q²)."""
+    h = yl.shape[-1] // 2
+    sq = (yl[:, :, None, None, :] - algo[None, None]) ** 2 / scale  # (R, L, K, C, N)
+    sel = sq[..., :h].mean(-1)  # (R, L, K, C)
+    c_best = sel.argmin(-1)  # (R, L, K)
+    per_k = np.take_along_axis(sq[..., h:], c_best[..., None, None], 3)[..., 0, :]  # (R, L, K, N/2)
+    k_best = np.take_along_axis(sel, c_best[..., None], -1)[..., 0].argmin(-1)  # (R, L)
+    chosen = np.take_along_axis(per_k, k_best[..., None, None], 2)[..., 0, :]  # (R, L, N/2)
+    return k_best, chosen, per_k
+
+
+def _z(diff: np.ndarray) -> np.ndarray:
+    """Paired z of the mean of ``diff`` over its last axis."""
+    return diff.mean(-1) / np.maximum(diff.std(-1, ddof=1) / math.sqrt(diff.shape[-1]), 1e-300)
+
+
+def layer_step_evidence(yl: np.ndarray, X: np.ndarray, y: np.ndarray, newton_ks=NEWTON_KS, gd_ks=GD_KS,
+                        newton_newton: bool = True) -> dict:
+    """k_N(ℓ), k_G(ℓ), their held-out mean squared differences and the decisions the verdicts use, per replica:
+    ``newton_better`` z of (ŷ − ŷ_G)² − (ŷ − ŷ_N)² (> 0: Newton closer); ``k_decided`` whether every other k is
+    worse than the chosen one beyond Z_DECIDE (paired, held-out half). ``newton_newton=False`` labels GD's
+    iterates as Newton's (a mutation the checks must catch)."""
+    scale = float(np.mean(y[:, -1] ** 2))
+    aN = algorithm_predictions(X, y, gd_ks if not newton_newton else newton_ks, newton_newton)
+    ksN = np.asarray(gd_ks if not newton_newton else newton_ks)
+    aG = algorithm_predictions(X, y, gd_ks, False)
+    kN, dN, perN = match(yl, aN, scale)
+    kG, dG, _ = match(yl, aG, scale)
+    others = perN - dN[:, :, None, :]  # (R, L, K, N/2): each k's excess over the chosen one
+    zk = _z(others)  # (R, L, K)
+    np.put_along_axis(zk, kN[..., None], np.inf, -1)
+    return {"k_newton": ksN[kN], "k_gd": np.asarray(gd_ks)[kG], "msd_newton": dN.mean(-1), "msd_gd": dG.mean(-1),
+            "se_newton": dN.std(-1, ddof=1) / math.sqrt(dN.shape[-1]), "newton_better": _z(dG - dN),
+            "k_decided": zk.min(-1) > Z_DECIDE}
+
+
+def fu_verdicts(ev: dict, confirm: dict | None, where: dict, reached: str = "") -> list:
+    """Checks under Fu-trained-Newton from one trained L-layer model's basin replicas (``ev`` from
+    :func:`layer_step_evidence` on held-out prompts; ``confirm`` the same on a second, independent prompt set).
+
+    held: at every layer of every replica Newton is closer than GD beyond Z_DECIDE, the k_N are decided, and
+    k_N(ℓ+1) − k_N(ℓ) ∈ {1, 2} with mean ≤ 1.5 (about one step per layer; L ≥ 2). refuted (well-trained models
+    only, ``reached`` empty): at some layer GD is closer than Newton beyond Z_DECIDE in every replica, on both
+    prompt sets — or the decided k_N does not grow (increment ≤ 0) in every replica on both. Anything else:
+    inconclusive, saying what was seen."""
+    from ..checks import check
+
+    cid, L = "Fu-trained-Newton", ev["k_newton"].shape[1]
+    kN, nb, dec = ev["k_newton"], ev["newton_better"], ev["k_decided"]
+    info = {**where, "k_newton": kN.tolist(), "k_gd": ev["k_gd"].tolist(), "newton_better_z": nb.round(2).tolist(),
+            "msd_newton": ev["msd_newton"].tolist(), "msd_gd": ev["msd_gd"].tolist(), "k_decided": dec.tolist()}
+    out = []
+    # (1) Newton closer than GD, per layer
+    for l in range(L):
+        z = nb[:, l]
+        why = f"paired held-out z of (ŷ − ŷ_GD)² − (ŷ − ŷ_Newton)², each at its best (k, c) chosen on the other half; decided beyond ±{Z_DECIDE}"
+        gd_wins = bool((z < -Z_DECIDE).all()) and (confirm is None or bool((confirm["newton_better"][:, l] < -Z_DECIDE).all()))
+        if reached:
+            out.append(check(cid, f"layer {l + 1}: Newton closer than GD", 0.0, float(z.min()), Z_DECIDE, why, info,
+                             error=0.0, inconclusive=f"training did not reach a low loss ({reached}): no evidence"))
+        elif (z > Z_DECIDE).all():
+            out.append(check(cid, f"layer {l + 1}: Newton closer than GD", 0.0, float(z.min()), Z_DECIDE, why, info, error=0.0))
+        elif gd_wins and confirm is not None:
+            out.append(check(cid, f"layer {l + 1}: Newton closer than GD", 0.0, float(z.max()), Z_DECIDE, why, info,
+                             error=float(-z.max())))
+        else:
+            out.append(check(cid, f"layer {l + 1}: Newton closer than GD", 0.0, float(z.min()), Z_DECIDE, why, info,
+                             error=0.0, inconclusive=f"z per replica {np.round(z, 2).tolist()}: not beyond ±{Z_DECIDE} in "
+                             "every replica" + ("" if confirm is not None else " (no confirmation set)")))
+    # (2) one Newton step per layer
+    if L >= 2:
+        inc = np.diff(kN, axis=1)  # (R, L−1)
+        why = "k_N(ℓ) decided (every other k worse beyond the paired z) in every replica; increments in {1, 2}, mean ≤ 1.5"
+        stalls = bool((inc <= 0).any(1).all()) and dec.all() and (
+            confirm is not None and bool((np.diff(confirm["k_newton"], axis=1) <= 0).any(1).all()) and confirm["k_decided"].all())
+        if reached:
+            out.append(check(cid, "k_N grows by about one per layer", 1.0, float(inc.mean()), 0.5, why, info, error=0.0,
+                             inconclusive=f"training did not reach a low loss ({reached}): no evidence"))
+        elif dec.all() and inc.min() >= 1 and inc.max() <= 2 and inc.mean() <= 1.5:
+            out.append(check(cid, "k_N grows by about one per layer", 1.0, float(inc.mean()), 0.5, why, info,
+                             error=abs(float(inc.mean()) - 1.0)))
+        elif stalls:
+            out.append(check(cid, "k_N grows by about one per layer", 1.0, float(inc.mean()), 0.5, why, info,
+                             error=math.inf))
+        else:
+            out.append(check(cid, "k_N grows by about one per layer", 1.0, float(inc.mean()), 0.5, why, info, error=0.0,
+                             inconclusive=f"k_N per replica {kN.tolist()}, decided {dec.tolist()}: neither one step per "
+                             "layer in every replica nor a decided stall in every replica"))
+    return out
+
+
+def reach_checks(losses: np.ndarray, se: np.ndarray, shallower: float | None, where: dict):
+    """M1-trained (expect="reach"): the replicas share a basin (held-out relative loss within REACH_GAP of the
+    best) and an L-layer model beats the best (L−1)-layer one beyond 3.89 SE (depth is used). Returns the checks,
+    the basin and the reason (empty when reached)."""
+    from iclgd.theory.papers.mahankali import REACHABILITY
+
+    from ..checks import check
+
+    best = float(losses.min())
+    basin = [int(r) for r in np.flatnonzero(losses <= best * (1 + REACH_GAP))]
+    info = {**where, "losses": losses.tolist()}
+    out = [check(REACHABILITY, "Fu-trained-Newton: ≥ 2 replicas in the best replica's basin", 2, len(basin), 0,
+                 f"relative held-out loss within {REACH_GAP:.0%} of the best replica", info,
+                 error=max(0, 2 - len(basin)), expect="reach")]
+    why = ""
+    if len(basin) < 2:
+        why = f"only {len(basin)} replica(s) in the best basin"
+    if shallower is not None:
+        margin = 3.89 * float(se[losses.argmin()])
+        out.append(check(REACHABILITY, "Fu-trained-Newton: L layers beat L − 1 layers", shallower, best, 0.0,
+                         "(best − shallower + 3.89 × held-out SE of the best replica's loss)⁺ = 0", info,
+                         error=max(0.0, best - shallower + margin), expect="reach"))
+        if best > shallower - margin:
+            why = (why + "; " if why else "") + f"L layers ({best:.3g}) not below L − 1 layers ({shallower:.3g})"
+    return out, basin, why
+
+
+FU_SCHEDULE = dict(lr=1e-2, lr_final=1e-3, warmup=50, batch=128, batch_start=128)  # full-layout L ≤ 3: 3e-2 diverged at L = 3
+
+
+def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4, eval_prompts: int = 4096,
+                   device="cpu", progress=None) -> tuple[dict, list]:
+    """Train full-layout L-layer linear transformers (L = 1..``layers`` of ``s``; Ahn et al.'s layout, end to end
+    on the last layer's prediction) on :class:`RotatedLaw` and return (summary, Checks): reachability under
+    M1-trained, Fu-trained-Newton's per-layer verdicts on the basin replicas of every L ≥ 1 model."""
+    from iclgd.empirics.models import LinearTransformer
+    from iclgd.empirics.sampling import generator
+    from iclgd.empirics.train import Schedule, train
+    from iclgd.theory import get_claim
+
+    claim = get_claim("Fu-trained-Newton")
+    claim.validate(s)
+    kappa, depth = claim.param(s, "kappa"), claim.param(s, "layers")
+    law = RotatedLaw(s.d, s.n, kappa, device=device)
+    held_out = [law(eval_prompts, generator(seed + 7919 * (j + 1), device)) for j in range(2)]  # evidence, confirmation
+    held_out = [(X[0], y[0]) for X, y in held_out]
+    schedule = Schedule(steps=steps, **FU_SCHEDULE)
+    summary, checks, shallower = {"setting": s.to_json(), "seed": seed, "models": []}, [], None
+    for L in range(1, depth + 1):
+        model = LinearTransformer(s.d, L, replicas=replicas, layout="full", generator=generator(seed + L, device),
+                                  device=device)
+        res = train(model, RotatedLaw(s.d, s.n, kappa, replicas, device=device), schedule,
+                    generator=generator(seed + 100 + L, device), query="sampled", progress=progress)
+        X, y = held_out[0]
+        scale = float(y[:, -1].square().mean())
+        with torch.no_grad():
+            err = (res.model(X, y) - y[:, -1]).square() / scale  # (R, N) relative squared error
+        losses, se = err.mean(-1).double().cpu().numpy(), (err.std(-1) / math.sqrt(err.shape[-1])).double().cpu().numpy()
+        where = {**s.to_json(), "seed": seed, "L": L, "steps": res.steps, "seconds": round(res.seconds, 2)}
+        rc, basin, why = reach_checks(losses, se, shallower, where)
+        checks += rc
+        shallower = float(losses.min())
+        evs = []
+        for Xh, yh in held_out:
+            yl = layer_predictions(res.model, Xh, yh)[basin].double().cpu().numpy()  # (k, L, N)
+            evs.append(layer_step_evidence(yl, Xh.double().cpu().numpy(), yh.double().cpu().numpy()))
+        checks += fu_verdicts(evs[0], evs[1], where, reached=why)
+        summary["models"].append({"L": L, "seconds": res.seconds, "losses": losses.tolist(), "basin": basin,
+                                  "not_reached": why, **{k: np.asarray(v).tolist() for k, v in evs[0].items()}})
+    return summary, checks
+
+
+def synthetic_layers(X: np.ndarray, y: np.ndarray, ks, newton: bool = True, c: float = 1.0) -> np.ndarray:
+    """A stand-in for trained layers with known answers: layer ℓ outputs the k_ℓ-step Newton (or GD) predictor,
+    (1, L, N) — the power test of :func:`fu_verdicts` (tests/nocover/test_fu_et_al_trained.py)."""
+    a = algorithm_predictions(X, y, ks, newton, grid=(c,))  # (L, 1, N)
+    return a[:, 0][None]
