@@ -58,12 +58,16 @@ def test_layers_that_are_gd_iterates_read_refuted(seed, L):
 @settings(max_examples=max(2, scale().max_examples // 25), deadline=None)
 @given(seed=seeds())
 def test_mislabelled_or_shifted_iterates_do_not_read_held(seed):
-    """Mutations: GD's iterates labelled Newton's (then "Newton" cannot beat GD), and two Newton steps per layer."""
+    """Mutations: GD's iterates labelled Newton's (then "Newton" cannot beat GD), two Newton steps per layer (not
+    held), the same Newton step at every layer (refuted)."""
     _, checks = _verdicts([1, 2, 3], True, seed, newton_newton=False)
     assert not any(c.verdict == HELD and "Newton closer" in c.quantity for c in checks), [c.summary() for c in checks]
     _, checks = _verdicts([0, 2, 4], True, seed)
     slope = [c for c in checks if "per layer" in c.quantity]
     assert [c.verdict for c in slope] == [INCONCLUSIVE], [c.summary() for c in slope]
+    _, checks = _verdicts([1, 1, 1], True, seed)  # no growth at all: the one Newton step per layer is refuted
+    slope = [c for c in checks if "per layer" in c.quantity]
+    assert [c.verdict for c in slope] == [REFUTED], [c.summary() for c in slope]
 
 
 @pytest.mark.claim("M1-trained")
