@@ -60,7 +60,7 @@ def test_layers_that_are_gd_iterates_read_refuted(seed, L):
 def test_mislabelled_or_shifted_iterates_do_not_read_held(seed):
     """Mutations: GD's iterates labelled Newton's (then "Newton" cannot beat GD), two Newton steps per layer (not
     held), the same Newton step at every layer (refuted)."""
-    _, checks = _verdicts([1, 2, 3], True, seed, newton_newton=False)
+    _, checks = _verdicts([1, 2, 3], True, seed, gd_as_newton=True)
     assert not any(c.verdict == HELD and "Newton closer" in c.quantity for c in checks), [c.summary() for c in checks]
     _, checks = _verdicts([0, 2, 4], True, seed)
     slope = [c for c in checks if "per layer" in c.quantity]

@@ -73,7 +73,7 @@ register(Claim(
     "converges to S⁻¹ quadratically when ‖I − αS²‖ < 1. (Setting: S = cov, k = n, α = 1/tr(S²).)",
     assumptions=("S symmetric positive definite", "M₀ = αS with ‖I − αS²‖ < 1"),
     parts=(Part("trained multi-layer linear transformers implement iterations of Newton's method for S⁻¹ "
-                "(not tested by this identity)", "paper"),
+                "(not tested by this identity: Fu-trained-Newton, on trained models)", "paper"),
            Part("I − S M_k = (I − αS²)^{2^k} for any S, α (an identity: its checks cannot fail)", "derived"),
            Part("α = 1/tr(S²) (Fu et al.'s code normalises by ‖SSᵀ‖_F)", "convention")),
     predict_fn=_predict, validate_fn=_validate, conditioning="cov-and-prior",
@@ -109,7 +109,7 @@ def _validate_trained(s: Setting):
 
 
 register(Claim(
-    id="Fu-trained-Newton", citation=Citation(**PAPER, theorem="§4 (linear transformers; layer-wise comparison)"),
+    id="Fu-trained-Newton", citation=Citation(**PAPER, theorem="trained linear transformers vs Newton and GD, layer by layer (section not confirmed)"),
     tag="[paper]",
     statement="An L-layer linear transformer trained on noiseless linear regression with ill-conditioned x ~ N(0, Σ), "
     "w ~ N(0, I) makes, after layer ℓ, predictions closest to Newton's k-step predictor x_qᵀM_k g with k ≈ ℓ + c "
@@ -118,9 +118,8 @@ register(Claim(
     assumptions=("noiseless y = wᵀx, w ~ N(0, I)", "x ~ N(0, Σ), Σ ill-conditioned",
                  "linear transformer trained end to end on the last layer's prediction"),
     parts=(Part("layer ℓ's predictions match Newton's iterate with k_N(ℓ) growing linearly (about one step per layer)",
-                "paper", "Fu et al. 2024, §4"),
-           Part("GD needs exponentially many steps to match the same layers; Newton matches better", "paper",
-                "Fu et al. 2024, §4"),
+                "paper"),
+           Part("GD needs exponentially many steps to match the same layers; Newton matches better", "paper"),
            Part("read-out after layer ℓ: −[Z_ℓ]_{d+1, n+1} of Ahn et al.'s layout (full P_ℓ, Q_ℓ); best k by the mean "
                 "squared difference of predictions on fresh prompts", "convention"),
            Part("Σ = Q diag(κ^{−j/(d−1)}) Qᵀ with Q Haar-random per prompt (an ill-conditioned Σ that no fixed "
