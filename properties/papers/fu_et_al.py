@@ -110,6 +110,9 @@ NEWTON_KS = tuple(range(0, 9))  # Newton steps compared
 GD_KS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # GD: exponentially many
 Z_DECIDE = 3.89  # two-sided 1e-4 normal critical value: a sign test over held-out prompts called decided beyond it
 REACH_GAP = 0.05  # a replica within 5 % (relative held-out loss) of its model's best replica shares its basin
+# a refutation also needs the layer to match GD closely: mean squared difference ≤ 5 % of E y_q² (a layer far from
+# both families says nothing about which one it runs)
+CLOSE_MATCH = 0.05
 
 
 class RotatedLaw:
@@ -223,7 +226,8 @@ def fu_verdicts(ev: dict, confirm: dict | None, where: dict, reached: str = "") 
     layers 2..L are decided and grow at every layer, k_N(ℓ+1) − k_N(ℓ) ≥ 1 (the paper's abstract: linearly, ≈ 3
     Newton iterations per middle layer; its construction: one per layer — L ≤ 4 cannot tell linear from faster
     growth). refuted (well-trained models only, ``reached`` empty): at some layer ℓ ≥ 2 GD is closer than Newton
-    beyond Z_DECIDE in every replica, on both prompt sets — or the decided k_N does not grow at all
+    beyond Z_DECIDE in every replica, on both prompt sets, with GD matching closely (mean squared difference ≤
+    CLOSE_MATCH of E y_q²) — or the decided k_N does not grow at all
     (k_N(L) ≤ k_N(2)) in every replica on both. Anything else: inconclusive, saying what was seen."""
     from ..checks import check
 
@@ -237,7 +241,8 @@ def fu_verdicts(ev: dict, confirm: dict | None, where: dict, reached: str = "") 
         z = nb[:, l]
         why = (f"sign-test z of (ŷ − ŷ_GD)² − (ŷ − ŷ_Newton)² over held-out prompts, each algorithm at its (k, c) chosen "
                f"on the other half; decided beyond ±{Z_DECIDE} (two-sided 1e-4)")
-        gd_wins = bool((z < -Z_DECIDE).all()) and (confirm is None or bool((confirm["newton_better"][:, l] < -Z_DECIDE).all()))
+        gd_wins = bool((z < -Z_DECIDE).all()) and bool((ev["msd_gd"][:, l] <= CLOSE_MATCH).all()) and (
+            confirm is None or bool((confirm["newton_better"][:, l] < -Z_DECIDE).all()))
         if reached:
             out.append(check(cid, f"layer {l + 1}: Newton closer than GD", 0.0, float(z.min()), Z_DECIDE, why, info,
                              error=0.0, inconclusive=f"training did not reach a low loss ({reached}): no evidence"))
