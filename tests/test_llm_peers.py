@@ -298,9 +298,11 @@ def test_cli_protocol_end_to_end_on_a_local_checkpoint(tmp_path, capsys):
     png = tmp_path / "traj.png"
     rc = main(["probe", "--protocol", "shen", "--model", str(ckpt), "--datasets", "sst2", "--shots-grid", "2,3",
                "--orders", "2", "--test-inputs", "3", "--variants", "gd-deep", "--epochs", "2", "--lr-grid", "0.1,0.5",
-               "--n-boot", "100", "--json", "--plot", str(png)])
+               "--n-boot", "100", "--nulls", "random-update,fp,random-labels,untrained", "--json", "--plot", str(png)])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["config"]["eval_every"] == 2  # --plot reads the trajectory the CPU default leaves out
+    assert any(tr["epochs"] for c in out["cells"] for tr in c["trajectory"].values())
     assert [(c["dataset"], c["shots"], c["orders"]) for c in out["cells"]] == [("sst2", 2, 2), ("sst2", 3, 2)]
     cell = out["cells"][1]
     f = cell["fine_tuning"]["gd-deep"]
@@ -312,6 +314,10 @@ def test_cli_protocol_end_to_end_on_a_local_checkpoint(tmp_path, capsys):
     assert out["s2"]["verdict"] == "inconclusive"  # 3 test inputs: too few, and it says so
     assert all(r["verdict"] == "inconclusive" for c in out["cells"] for r in c["s2"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from iclgd.properties.llm import ProtocolConfig
+
+    cpu = ProtocolConfig.default("cpu")  # the nulls no verdict reads are flags on CPU, all four on CUDA
+    assert (cpu.test_inputs, cpu.nulls, cpu.eval_every) == (64, ("random-update", "random-labels"), 0)
     for bad, flag in ((["--variants", "newton"], "--variants"), (["--nulls", "zero"], "--nulls"),
                       (["--lr-grid", "0.1,-1"], "--lr-grid"), (["--datasets", "imdb"], "--dataset"),
                       (["--shots-grid", "2,x"], "--shots-grid"), (["--shots-grid", "1,2"], "--shots-grid")):

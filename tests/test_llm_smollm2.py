@@ -258,17 +258,11 @@ def test_cli_probe_on_smollm2(smollm2, capsys):
     assert out["sparsity"]["shapes"]["k"] == [192, 576] and "gd-deep" in out["fine_tuning"]
 
 
-# The default llm tier's grid: SST-2 and TREC at N = 2 (ICLGD_LLM_PROTOCOL=1: `iclgd probe --protocol shen`'s
-# whole CPU default), with the protocol's CPU rules (lr from the paper's grid, until converged, cap 5 epochs,
-# the peers' metrics, the random-update and random-label nulls) and 64 test inputs, so that every
-# cell's S2 tie is a powered one (>= 52 untied inputs at the per-check level; 26 gave 6 % power). Left out
-# here, since no verdict reads them: the trajectory reads (a plot), the floating-point null (a flag on ICL's
-# order sensitivity; the cached path's accuracy is test_cached_icl_is_as_accurate_as_full_prompts_in_smollm2)
-# and the untrained-weights null (a whole re-measurement, 30 % of a cell; Token Overlap(ICL, GD) beat it in
-# every cell of the CPU protocol, notes/llm-protocol.md). The nulls are context for the S2 checks,
-# not their evidence; `iclgd probe --protocol shen` runs all four.
-TIER_GRID = dict(datasets=("sst2", "trec"), shots=(2,), test_inputs=64, eval_every=0,
-                 nulls=("random-update", "random-labels"))
+# The default llm tier's grid: the CPU protocol default's N = 2 cells on SST-2 and TREC (ICLGD_LLM_PROTOCOL=1: the
+# whole CPU default, `iclgd probe --protocol shen`), with its rules: lr from the paper's grid, until converged
+# (cap 5 epochs), the peers' metrics, the random-update and random-label nulls, 64 test inputs, so that every
+# cell's S2 tie is a powered one (>= 52 untied inputs at the per-check level; 26 gave 6 % power).
+TIER_GRID = dict(datasets=("sst2", "trec"), shots=(2,))
 
 
 def grid_config(device):

@@ -5,6 +5,8 @@ order-sensitivity and agreement tables, the S1 / S2 verdicts and the sparsity pr
 """
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 
 from iclgd.cli import UsageError, emit
@@ -44,7 +46,7 @@ def add_parser(sub):
     p.add_argument("--peers", action="store_true",
                    help="also the peers' per-layer metrics: SimAOU, SimAM, Rec2FTP (Dai et al.), SimAM_Δ (Deutch et al.)")
     p.add_argument("--nulls", help="comma-separated nulls measured beside every metric: random-update, fp, "
-                   "random-labels, untrained (protocol default: all four)")
+                   "random-labels, untrained (protocol default: random-update,random-labels on CPU, all four on CUDA)")
     add_int(p, "--epochs", 1, 10**5, f"epochs of every variant (default: 200 on CUDA, {CPU_EPOCHS} on CPU)")
     p.add_argument("--lr", help="one learning rate for all variants, or VARIANT=LR,... (defaults: gd 1e-3, "
                    "gd-mid 5e-3, gd-deep 5e-3, sgd 1e-3, adam 1e-4, from the paper's grid)")
@@ -55,7 +57,7 @@ def add_parser(sub):
                    help="train until the demo label loss stops improving (2 epochs without a 0.1%% decrease); "
                    "--epochs is then the cap")
     add_int(p, "--eval-every", 0, 10**5, "read the training trajectory every this many epochs "
-            "(default epochs // 5; 0: only the end)")
+            "(default epochs // 5; 0: only the end; protocol: 0 on CPU, 2 with --plot, 10 on CUDA)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
                    help="model dtype (default float32; bfloat16 for a Hugging Face directory on CUDA)")
@@ -131,8 +133,11 @@ def protocol_from_args(args):
         over["lr_grid"] = _grid(args.lr_grid)
     if args.shots is not None:
         raise UsageError("--shots: not used with --protocol (give --shots-grid)")
-    return ProtocolConfig.default(args.device, model=args.model, dtype=args.dtype, k=args.k, n_boot=args.n_boot,
-                                  level=args.level, **over)
+    cfg = ProtocolConfig.default(args.device, model=args.model, dtype=args.dtype, k=args.k, n_boot=args.n_boot,
+                                 level=args.level, **over)
+    if args.plot and cfg.eval_every == 0 and args.eval_every is None:  # the figure is the trajectory: read it
+        cfg = dataclasses.replace(cfg, eval_every=2)
+    return cfg
 
 
 def _grid(text: str) -> tuple:
