@@ -203,7 +203,7 @@ def _write(item, rep, call, skipped: bool):
         "points": log.points if evidence else [],
         "records": record_ids,
         "seconds": round(time.perf_counter() - getattr(item, "_iclgd_t0", time.perf_counter()), 3),
-        "markers": sorted({m.name for m in item.iter_markers()} & {"gpu", "llm", "slow"}),
+        "markers": sorted({m.name for m in item.iter_markers()} & {"gpu", "llm", "slow", "tooling"}),
     }
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
