@@ -2,7 +2,7 @@
 
 ``dev`` (local default), ``ci`` (derandomized, no example database, no deadline; chosen when ``CI`` is
 set, and the default of ``iclgd verify``), ``quick`` (``iclgd verify --profile quick``: a third of the
-examples at smaller sizes, fresh each run), ``nightly`` (many more examples, larger sizes).
+examples at smaller sizes, fresh each run, theory tier only), ``nightly`` (many more examples, larger sizes).
 ``ICLGD_PROFILE`` or ``HYPOTHESIS_PROFILE`` override. ``ICLGD_EXAMPLE_DB=DIR`` gives any profile a
 directory example database (CI and nightly upload it as an artifact; replayed by the dev profile).
 """
@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, settings
 class Scale:
     max_examples: int  # examples per cheap (exact / Monte Carlo) property
     trained_examples: int  # examples per trained-model property
-    llm_examples: int  # examples per real-LM property (≈ 15 s each on CPU; the grid cells carry the evidence)
+    llm_examples: int  # examples per real-LM property (≈ 15 s each on CPU; 0: nightly only, the grid cells and the
+    # shared probe carry the default run's evidence)
     d_max: int  # largest covariate dimension drawn
     n_max: int  # largest context length drawn
     gpu_d_max: int  # gpu tier: largest d
@@ -28,9 +29,9 @@ class Scale:
 
 
 PROFILES = {
-    "dev": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
-    "ci": Scale(25, 3, 1, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
-    "quick": Scale(8, 1, 1, 3, 10, 8, 32, derandomize=False, deadline_ms=None),
+    "dev": Scale(25, 3, 0, 4, 16, 16, 64, derandomize=False, deadline_ms=None),
+    "ci": Scale(25, 3, 0, 4, 16, 16, 64, derandomize=True, deadline_ms=None),
+    "quick": Scale(8, 1, 0, 3, 10, 8, 32, derandomize=False, deadline_ms=None),
     "nightly": Scale(300, 20, 8, 10, 64, 32, 128, derandomize=False, deadline_ms=None),
 }
 

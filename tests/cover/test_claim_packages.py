@@ -57,7 +57,7 @@ def test_predict_takes_another_packages_claim(example):
 
 
 def test_verify_holds_the_correct_claim_and_refutes_the_wrong_one_with_a_record(example, tmp_path):
-    r = _run(["verify", "--claims", f"{OK},{WRONG}", "--tiers", "theory", "--out", str(tmp_path / "report"),
+    r = _run(["verify", "--claims", f"{OK},{WRONG}", "--tiers", "theory", "--workers", "0", "--out", str(tmp_path / "report"),
               "--records", str(tmp_path / "records"), "--json"], example, cwd=ROOT)
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]  # 1: a claim was refuted
     rows = {row["id"]: row for row in json.loads((tmp_path / "report" / "report.json").read_text())["claims"]}

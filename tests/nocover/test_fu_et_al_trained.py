@@ -1,8 +1,9 @@
 """Fu-trained-Newton (Fu, Chen, Jia & Sharan, NeurIPS 2024, §4): the per-layer read-outs of trained L-layer linear
 transformers against Newton's and GD's k-step predictors (properties/papers/fu_et_al.py). Known-answer tests first:
 layers that *are* Newton's iterates must read `held`, GD's iterates must read `refuted`, a stall must not read
-`held` — the verdict logic has the power it claims before any model is trained. Then trained models
-(slow): reachability under M1-trained, and no `refuted` under Fu-trained-Newton."""
+`held` — the verdict logic has the power it claims before any model is trained. They are plumbing: their checks go
+to a scratch recording and they speak for no claim (synthetic layers are no evidence about trained transformers).
+Then trained models (slow): reachability under M1-trained, and no `refuted` under Fu-trained-Newton."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iclgd.empirics.sampling import generator
-from iclgd.properties.checks import refutations
+from iclgd.properties.checks import recording, refutations
 from iclgd.properties.papers.fu_et_al import (RotatedLaw, fu_trained_run, fu_verdicts, layer_step_evidence,
                                               synthetic_layers)
 from iclgd.properties.profile import scale
@@ -19,7 +20,7 @@ from iclgd.properties.strategies import seeds
 from iclgd.properties.verdicts import HELD, INCONCLUSIVE, REFUTED
 from iclgd.theory import Setting
 
-pytestmark = [pytest.mark.slow, pytest.mark.claim("Fu-trained-Newton")]
+pytestmark = pytest.mark.slow
 PROMPTS = 8192  # per prompt set (half selects k, half measures): 2048 left adjacent Newton k at z ≈ 2.7 (undecided)
 
 
@@ -32,10 +33,12 @@ def _prompts(seed: int, d: int = 2, n: int = 6, kappa: float = 10.0):
 
 
 def _verdicts(ks, newton: bool, seed: int, **kw):
+    """The verdict logic on synthetic layers (Newton's or GD's iterates ``ks``), its checks kept out of the report."""
     (X, y), (Xc, yc) = _prompts(seed)
     ev = layer_step_evidence(synthetic_layers(X, y, ks, newton), X, y, **kw)
     cf = layer_step_evidence(synthetic_layers(Xc, yc, ks, newton), Xc, yc, **kw)
-    return ev, fu_verdicts(ev, cf, {"ks": list(ks), "newton": newton, "seed": seed})
+    with recording():
+        return ev, fu_verdicts(ev, cf, {"ks": list(ks), "newton": newton, "seed": seed})
 
 
 @settings(max_examples=max(2, scale().max_examples // 25), deadline=None)
@@ -72,7 +75,7 @@ def test_mislabelled_or_shifted_iterates_do_not_read_held(seed):
     assert [c.verdict for c in grows] == [REFUTED], [c.summary() for c in grows]
 
 
-@pytest.mark.claim("M1-trained")
+@pytest.mark.claim("Fu-trained-Newton", "M1-trained")
 @settings(max_examples=1, deadline=None)
 @given(seed=seeds())
 def test_trained_linear_transformers_against_newton_and_gd(seed):
@@ -93,7 +96,7 @@ def test_trained_linear_transformers_against_newton_and_gd(seed):
 
 
 @pytest.mark.gpu
-@pytest.mark.claim("M1-trained")
+@pytest.mark.claim("Fu-trained-Newton", "M1-trained")
 def test_trained_linear_transformers_at_larger_scale(device):
     """d = 4, n = 16, κ = 20, L ≤ 4, 20000 steps on CUDA; tiny (d = 2, n = 4, L = 2, 100 steps) on CPU with
     ICLGD_GPU_ON_CPU=1, where only the plumbing runs. Asserted: no refuted check."""
