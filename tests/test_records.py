@@ -28,8 +28,8 @@ INNER_TEST = textwrap.dedent('''
     from iclgd.theory import Setting, get_claim
 
     @pytest.mark.claim("M1")
-    @settings(max_examples=20, derandomize=True, database=None)
-    @given(d=st.integers(1, 4), n=st.integers(1, 30))
+    @settings(max_examples=8, derandomize=True, database=None)
+    @given(d=st.integers(1, 3), n=st.integers(1, 30))
     def test_m1_against_its_derivation(d, n):
         from iclgd.theory.derivation import population_loss_grad
         s = Setting(d, n, 0.5)
