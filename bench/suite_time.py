@@ -27,25 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "bench" / "results" / "suite"
 
 
-def tier(row: dict) -> str:
-    """The tier `iclgd verify --tiers` would run the test in (the report's own mapping)."""
-    from iclgd.properties.report import TIER_MARKERS
-
-    marks = set(row.get("markers", []))
-    return next((t for m, t in TIER_MARKERS if m in marks), "theory")
-
-
 def summarise(rows: list[dict], top: int = 15) -> dict:
-    """Seconds of test time (summed over workers) per tier and per claim, and the slowest tests."""
-    per_tier: dict[str, float] = {}
+    """Seconds of test time (summed over workers) per tier (the report's own mapping) and per claim, and the
+    slowest tests."""
+    from iclgd.properties.report import tier_seconds
+
     per_claim: dict[str, float] = {}
     for r in rows:
-        per_tier[tier(r)] = per_tier.get(tier(r), 0.0) + r["seconds"]
         for c in r["claims"]:
             per_claim[c] = per_claim.get(c, 0.0) + r["seconds"]
     slow = sorted(rows, key=lambda r: -r["seconds"])[:top]
     return {"tests": len(rows), "test_seconds": round(sum(r["seconds"] for r in rows), 1),
-            "tiers": {k: round(v, 1) for k, v in sorted(per_tier.items())},
+            "tiers": dict(sorted(tier_seconds(rows).items())),
             "claims": {k: round(v, 1) for k, v in sorted(per_claim.items(), key=lambda kv: -kv[1])},
             "slowest": [{"test": r["nodeid"], "seconds": r["seconds"]} for r in slow]}
 

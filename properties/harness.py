@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .checks import recording
+from .report import TIER_MARKERS
 from .verdicts import REFUTED
 
 
@@ -203,7 +204,7 @@ def _write(item, rep, call, skipped: bool):
         "points": log.points if evidence else [],
         "records": record_ids,
         "seconds": round(time.perf_counter() - getattr(item, "_iclgd_t0", time.perf_counter()), 3),
-        "markers": sorted({m.name for m in item.iter_markers()} & {"gpu", "llm", "slow", "tooling"}),
+        "markers": sorted({m.name for m in item.iter_markers()} & {m for m, _ in TIER_MARKERS}),
     }
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)

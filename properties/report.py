@@ -74,11 +74,16 @@ def summarise(rows: list[dict]) -> list[dict]:
 TIER_MARKERS = (("tooling", "tooling"), ("gpu", "gpu"), ("llm", "llm"), ("slow", "trained"))
 
 
+def tier_of(row: dict) -> str:
+    """The tier a harness row's test runs in under `iclgd verify --tiers` (its markers, first match; else theory)."""
+    return next((tier for m, tier in TIER_MARKERS if m in row.get("markers", [])), "theory")
+
+
 def tier_seconds(rows: list[dict]) -> dict[str, float]:
     """Test seconds per tier (summed over the tests, so over xdist workers too): theory, trained, llm, gpu, tooling."""
     out: dict[str, float] = {}
     for r in rows:
-        t = next((tier for m, tier in TIER_MARKERS if m in r.get("markers", [])), "theory")
+        t = tier_of(r)
         out[t] = round(out.get(t, 0.0) + r["seconds"], 1)
     return out
 

@@ -106,5 +106,3 @@ def ridge_squared_errors(X: torch.Tensor, y: torch.Tensor, lam: float, features:
     else:  # min-norm: Xᵀ(XXᵀ)⁻¹y
         bhat = (Xc.mT @ torch.linalg.solve(Xc @ Xc.mT, yc))[..., 0]
     return (y[:, n] - (bhat * xq).sum(-1)) ** 2
-
-

@@ -6,7 +6,6 @@ order-sensitivity and agreement tables, the S1 / S2 verdicts and the sparsity pr
 from __future__ import annotations
 
 import dataclasses
-
 import sys
 
 from iclgd.cli import UsageError, emit

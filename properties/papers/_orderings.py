@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from iclgd.properties import closed_form as cf
 from iclgd.properties.checks import check
+from iclgd.properties.stats import mean_se
 
 
 FLOOR = 1e-10  # float64 rounding of a difference of two squared errors, relative to their size
@@ -14,8 +15,7 @@ FLOOR = 1e-10  # float64 rounding of a difference of two squared errors, relativ
 def paired(a, b) -> tuple[float, float, float]:
     """(mean, SE) of the per-prompt differences a − b of two (B,) tensors of squared errors, and their scale
     max(1, mean a, mean b) (the float64 floor of the statistic is relative to it)."""
-    diff = a - b
-    return float(diff.mean()), float(diff.std() / diff.numel() ** 0.5), max(1.0, float(a.mean()), float(b.mean()))
+    return (*mean_se(a - b), max(1.0, float(a.mean()), float(b.mean())))
 
 
 def ordering_check(claim: str, quantity: str, replicate, setting: dict, *, expect: str = "hold"):
