@@ -27,12 +27,12 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import torch
 
 from iclgd.empirics.models import LSA, lsa_readout
 from iclgd.empirics.sampling import generator
 from iclgd.empirics.train import cpu_threads, prompt_sampler, sampled_loss, train
+from iclgd.properties.spec import specs
 from iclgd.properties.trained import PLANS, sampler_law
 from iclgd.theory import Setting, get_claim
 
@@ -43,14 +43,9 @@ RUNS: dict = {}  # (case, label) -> [Run] of this session (bench/test_bench_trai
 
 
 def cases() -> dict:
-    """name -> (claim, Setting). M1 is issue 14's case (`iclgd train --claim M1 --d 5 --n 20 --sigma2
-    0.5`); M2 has Σ = U diag(geomspace(1, 10, 8)) Uᵀ (condition number 10, U Haar from seed 0)."""
-    rng = np.random.default_rng(0)
-    Q, R = np.linalg.qr(rng.standard_normal((8, 8)))
-    U = Q * np.sign(np.diag(R))
-    Sigma = (U * np.geomspace(1, 10, 8)) @ U.T
-    return {"M1-d5-n20": ("M1", Setting(5, 20, 0.5)),
-            "M2-d8-n32-cond10": ("M2", Setting(8, 32, 0.5, cov=(Sigma + Sigma.T) / 2))}
+    """name -> (claim, Setting): every Spec's ``TrainedHooks.benchmarks`` (properties/papers), named
+    ``<claim>-<label>``."""
+    return {f"{sp.claim}-{label}": (sp.claim, s) for sp in specs("trained") for label, s in sp.trained.benchmarks}
 
 
 @dataclass
@@ -254,7 +249,8 @@ def run(method: str, claim: str, setting: Setting, seed: int, device, *, replica
 
 def warm_up(device) -> None:
     """First calls of torch kernels in a process (allocator, fused Adam, generators) out of the timings."""
-    claim, setting = "M1", Setting(2, 4, 0.5)
+    claim = next(iter(cases().values()))[0]
+    setting = Setting(2, 4, 0.5)
     for method in METHODS:
         run(method, claim, setting, 0, device, replicas=2, max_seconds=0.2)
 

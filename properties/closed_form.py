@@ -10,6 +10,8 @@ scripts/false_alarm.py (notes/false-alarm-rates.md).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -121,6 +123,23 @@ P_REPLICATE_MAX = 1e-2  # bound on the true single-replicate rate at every setti
 #                          95 % upper bounds ≤ 6.0e-3 at every measured corner (3.8e-3 at d = n = 1, σ² = 0
 #                          from 2 400 replicates), notes/false-alarm-rates.md
 REPLICATES = math.ceil(math.log(per_check_alpha("monte-carlo")) / math.log(P_REPLICATE_MAX))  # 4
+_REPLICATES = ContextVar("replicates", default=REPLICATES)
+
+
+def replicates() -> int:
+    """The replicate count of Monte Carlo checks built now: REPLICATES, or 1 inside :func:`one_replicate`."""
+    return _REPLICATES.get()
+
+
+@contextmanager
+def one_replicate():
+    """Build Monte Carlo checks from one replicate, so each check's error is its single-replicate statistic
+    (scripts/false_alarm.py measures P_rep this way, with the checks' own code)."""
+    token = _REPLICATES.set(1)
+    try:
+        yield
+    finally:
+        _REPLICATES.reset(token)
 
 
 def _replicated(single, tolerances, replicates: int):
@@ -167,7 +186,7 @@ def relaxation_z_crit(d: int) -> float:
 
 def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 40_000, chunk: int = 20_000,
                       device=None, expect_gamma=None, law_of: str | None = "claim",
-                      max_rel_se: float = 0.03, expect: str = "hold", replicates: int = REPLICATES) -> list[Check]:
+                      max_rel_se: float = 0.03, expect: str = "hold", replicates: int | None = None) -> list[Check]:
     """Least squares of y_q on all LSA features. Γ̂ must match Γ* and the nuisance coefficients 0,
     each within z_crit HC3 standard errors (max |z| over all K coefficients, z_crit at a nominal
     Bonferroni level 1e-4 per replicate) under the replicate rule above. N grows (up to 10×) until the
@@ -175,7 +194,7 @@ def relaxation_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 
     makes the Γ check a refutation (of ``expect_gamma``, e.g. a claim applied outside its
     assumptions); the nuisance check always expects to hold."""
     gamma = get_claim(claim_id).predict(s, exact=False).gamma if expect_gamma is None else expect_gamma
-    zc = relaxation_z_crit(s.d)
+    zc, replicates = relaxation_z_crit(s.d), replicates or _REPLICATES.get()
 
     n_used = []  # later replicates use the N the first one settled on (no further growth)
 
@@ -222,11 +241,11 @@ def loss_statistics(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 10
 
 
 def loss_checks(claim_id: str, s: Setting, seed: int, *, n_prompts: int = 100_000, n_risk: int = 10_000,
-                device=None, replicates: int = REPLICATES) -> list[Check]:
+                device=None, replicates: int | None = None) -> list[Check]:
     """Monte Carlo loss of the Γ* predictor vs L* (two-sided, |z| ≤ 3.89 per replicate), and
     L* ≥ Bayes risk of ridge regression (posterior mean; one-sided, z ≤ 3.72 per replicate), each
     under the replicate rule."""
-    pred = get_claim(claim_id).predict(s, exact=False)
+    pred, replicates = get_claim(claim_id).predict(s, exact=False), replicates or _REPLICATES.get()
     (zl, zr), v, used = _replicated(
         lambda j: loss_statistics(claim_id, s, seed + j * 7_919_111, n_prompts=n_prompts, n_risk=n_risk, device=device),
         (LOSS_Z, RIDGE_Z), replicates)

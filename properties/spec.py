@@ -48,6 +48,20 @@ class TrainedHooks:
     exact_loss: Optional[Callable[..., float]] = None  # (setting, Γ) -> L(Γ), derived, no sampling
     gamma_class_only: bool = False  # the claim speaks of the Γ class only (an LSA may beat it)
     lsa_claim: Optional[str] = None  # gamma_class_only: the over-generalisation a trained LSA below L* is filed under
+    benchmarks: tuple = ()  # (label, Setting), ...: where bench/time_to_target.py times learning Γ* to a target error
+
+
+@dataclass(frozen=True)
+class FalseAlarmCorner:
+    """A heaviest-tailed setting of a claim's Monte Carlo checks (smallest d and n, σ² = 0 or the largest noise,
+    the largest parameter its strategy draws), where scripts/false_alarm.py measures each check's
+    single-replicate exceedance rate P_rep: the rate the replicate rule's bound P_rep^R assumes to be
+    ≤ ``closed_form.P_REPLICATE_MAX``. ``checks`` (setting, seed) -> Checks, default the Spec's
+    ``monte_carlo``: another hold check built from the claim's Monte Carlo engine (a test's)."""
+
+    setting: object  # Setting
+    checks: Optional[Callable[..., list]] = None
+    label: str = ""  # what the corner stands for when ``checks`` is not the Spec's monte_carlo
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ class Spec:
     monte_carlo: Optional[Callable[..., list]] = None  # (setting, seed) -> recorded Checks
     refutations: tuple = ()  # Refutation, ...
     trained: Optional[TrainedHooks] = None
+    false_alarm: tuple = ()  # FalseAlarmCorner, ...: where the Monte Carlo checks' P_rep is measured
+    power_settings: tuple = ()  # Setting, ...: where scripts/false_alarm.py --power finds the smallest refuted ε
     package: str = "iclgd"
 
     def __post_init__(self):
@@ -70,6 +86,11 @@ class Spec:
         for r in self.refutations:
             if not isinstance(r, Refutation):
                 raise TypeError(f"refutations: {self.claim}'s Spec holds a {type(r).__name__}, not a Refutation")
+        for c in self.false_alarm:
+            if not isinstance(c, FalseAlarmCorner):
+                raise TypeError(f"false_alarm: {self.claim}'s Spec holds a {type(c).__name__}, not a FalseAlarmCorner")
+            if c.checks is None and self.monte_carlo is None:
+                raise TypeError(f"false_alarm: {self.claim}'s Spec has corners but no monte_carlo to measure at them")
 
 
 SPECS: dict[str, Spec] = {}
@@ -149,7 +170,7 @@ def monte_carlo_mean_check(claim: str, quantity: str, predicted: float, replicat
     from . import closed_form as cf
     from .checks import check
 
-    R = cf.REPLICATES if replicates is None else replicates
+    R = cf.replicates() if replicates is None else replicates
     means = []
 
     def single(j):

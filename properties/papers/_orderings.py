@@ -1,7 +1,7 @@
 """One-sided Monte Carlo ordering checks (Vlad-mixed-noise, Raventos-dMMSE, Panwar-GMM): a claim "risk A ≤
 risk B" is refuted only when, in every one of the replicate rule's independent replicates, the paired
 per-prompt difference A − B has mean > 3.72 standard errors (one-sided, :data:`closed_form.RIDGE_Z`); the
-false-alarm rate of that statistic is measured by scripts/false_alarm_shift_noise_prior.py."""
+false-alarm rate of that statistic is measured by scripts/false_alarm.py."""
 from __future__ import annotations
 
 from iclgd.properties import closed_form as cf
@@ -22,7 +22,7 @@ def ordering_check(claim: str, quantity: str, replicate, setting: dict, *, expec
     """``replicate(j)`` → :func:`paired` of A, B on fresh prompts (seed offset j); statistic
     (mean − 1e-10·scale)⁺/SE ≤ 3.72 per replicate, under the replicate rule (a refutation's confirmation passes
     expect="refute")."""
-    R = cf.REPLICATES
+    R = cf.replicates()
 
     def single(j):
         mean, se, scale = replicate(j)
@@ -37,8 +37,3 @@ def ordering_check(claim: str, quantity: str, replicate, setting: dict, *, expec
 def _z(mean: float, se: float, scale: float) -> float:
     excess = max(0.0, mean - FLOOR * scale)
     return excess / se if se > 0 else (0.0 if excess == 0 else float("inf"))
-
-
-def single_z(replicate) -> float:
-    """The single-replicate statistic of :func:`ordering_check` (for the false-alarm script)."""
-    return _z(*replicate(0))

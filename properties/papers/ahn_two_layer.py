@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.papers.gatmiry import (NOISES, _f, gd_replicate, loss_at_steps, paired_replicate, real_optimum,
                                              recursion_loss)
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.theory import Setting, get_claim
 
 CLAIM = "Ahn-L2"
@@ -102,8 +103,16 @@ def _twice_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the smallest n the strategy draws, σ² = 0 and the
+# largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(2, 4, 0.0)),
+               FalseAlarmCorner(Setting(2, 4, 2.0)),
+               FalseAlarmCorner(Setting(4, 4, 0.0)))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="the one-layer optimum used in both layers is the two-layer optimum",
         breaks="distinct per-layer steps (the best P has two distinct real roots at low noise)",

@@ -29,7 +29,7 @@ from iclgd.theory.setting import exact
 from ..checks import check, make_check
 from ..ridge_routes import bayes_risk_route
 from ..stats import mean_se
-from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..strategies import noise_levels
 
 CLAIM = "Bayes-ridge"
@@ -166,8 +166,14 @@ def any_law_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed, "prompts": MC_PROMPTS}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the smallest n and d, σ² → 0, the largest prior scale
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.001)), FalseAlarmCorner(Setting(3, 1, 0.0, prior_scale=2.0)),
+               FalseAlarmCorner(Setting(3, 3, 0.05, prior_scale=2.0)))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         "the Bayes risk depends on x's law only through E xxᵀ = I",
         "x ~ N(0, I) dropped (kept: unit covariance): E tr((XᵀX + λI)⁻¹) is a Wishart expectation, "

@@ -20,7 +20,7 @@ from iclgd.theory.setting import exact
 from ..checks import check, make_check
 from ..ridge_routes import fixed_beta_prompts, minnorm_risk_parts, ridge_squared_errors
 from ..stats import mean_se
-from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..stats import per_check_alpha, z_crit
 from ..strategies import noise_levels
 
@@ -114,8 +114,15 @@ def more_confirm(s: Setting, seed: int):
                  {**s.to_json(), "seed": seed, "se": se}, error=(mean - now) / se, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): |p − n| at the strategy's smallest gap (4), the
+# largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(6, 1, 2.0, extra=(("p", 5),))),
+               FalseAlarmCorner(Setting(6, 5, 2.0, extra=(("p", 1),))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         "regressing on more features never increases the min-norm risk",
         "p ↦ s²(1 + p/(n − p − 1)) increases toward the peak at p = n although s² = D − p + σ² falls",

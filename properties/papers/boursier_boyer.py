@@ -13,7 +13,7 @@ Monte Carlo (one key, one query per draw: the identities below hold at every n, 
 n → ∞ consequences): T = e·y·(wᵀx_q)/E[e | x_q] has mean c·d (the tilt), and U = e²(y − ŷ_∞)²/E[e | x_q]²
 has mean V (the n·MSE limit), with E[e | x_q] = exp(c²‖x_q‖²/2) the Gaussian MGF. U's variance needs
 c² < 1/12 and its standard error's own variance c² < 1/56, so the Monte Carlo strategy keeps c_eff ≤ 0.13
-(c² ≤ 0.0169); single-replicate false-alarm rate measured by scripts/false_alarm_softmax_limit.py.
+(c² ≤ 0.0169); single-replicate false-alarm rate measured by scripts/false_alarm.py.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from iclgd.empirics.more import sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.strategies import noise_levels
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
@@ -203,8 +204,16 @@ def _any_law_confirm(s: Setting, seed: int):
                                   expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = 1 and 3, σ² = 0 and the largest noise, the
+# smallest inverse temperature
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("inverse_temperature", 0.13), ("score_scale", 0)))),
+               FalseAlarmCorner(Setting(3, 1, 0.0, extra=(("inverse_temperature", 0.13), ("score_scale", 0)))),
+               FalseAlarmCorner(Setting(3, 1, 2.0, extra=(("inverse_temperature", 0.13), ("score_scale", 0)))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="softmax attention tends to linear attention c·wᵀE[xxᵀ]x_q for any law of the keys",
         breaks="Gaussian keys (the tilt identity E[x e^{tᵀx}] = E[xxᵀ] t E e^{tᵀx})",

@@ -23,7 +23,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from iclgd.empirics.sampling import generator
 from iclgd.properties import closed_form as cf
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from iclgd.properties.spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 
@@ -136,11 +136,12 @@ def mc_checks(s: Setting, seed: int):
         m, se = mean_se(diff)
         return (max(0.0, -m) / max(se, 1e-300),), (m, se)
 
-    (z,), (m, se), used = cf._replicated(lower, (cf.LOSS_Z,), cf.REPLICATES)
+    R = cf.replicates()
+    (z,), (m, se), used = cf._replicated(lower, (cf.LOSS_Z,), R)
     return [monte_carlo_mean_check(CLAIM, "matched layer's squared error at eta (Monte Carlo) vs one_step_risk",
                                    pred.values["one_step_risk"], risk, where),
             check(CLAIM, "GP posterior mean's risk ≤ the one-step layer's (paired Monte Carlo, one-sided)", 0.0, m,
-                  cf.LOSS_Z, "(−mean difference)⁺ / SE ≤ 3.89; " + cf.replicate_rule(cf.REPLICATES),
+                  cf.LOSS_Z, "(−mean difference)⁺ / SE ≤ 3.89; " + cf.replicate_rule(R),
                   {**where, "se": se, "replicates_run": used}, error=z)]
 
 
@@ -166,8 +167,15 @@ def _kernel_free_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, the shortest and longest lengthscales
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.25, extra=(("lengthscale", 1.0),))),
+               FalseAlarmCorner(Setting(1, 8, 1.0, extra=(("lengthscale", 5.0),))),
+               FalseAlarmCorner(Setting(3, 8, 0.25, extra=(("lengthscale", 1.0),))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="the attention non-linearity does not matter (linear attention does as well on GP(0, RBF) data)",
         breaks="the attention's kernel matched to the data's (RBF)",

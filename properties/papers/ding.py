@@ -16,7 +16,7 @@ Exact routes (no code shared with the prediction):
 Monte Carlo: the causal recursion (check-side torch code) and min-norm least squares on 40 000 prompts, squared
 error on the query, under the replicate rule. Heavy tails (E‖x‖⁻⁴ = ∞ for d ≤ 4, E tr(XᵀX)⁻² = ∞ for n ≤ d + 3)
 keep noisy Monte Carlo settings at d ≥ 7, n ≥ d + 4; single-replicate false-alarm rates:
-scripts/false_alarm_architectures.py.
+scripts/false_alarm.py.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from iclgd.empirics.more import ols_loss, sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.strategies import noise_levels
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
@@ -234,8 +235,18 @@ def _ls_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the smallest d and n, both normalisations, and the
+# strategy's noisy corner
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("normalisation", 0),))),
+               FalseAlarmCorner(Setting(3, 2, 0.0, extra=(("normalisation", 1),))),
+               FalseAlarmCorner(Setting(6, 2, 2.0, extra=(("normalisation", 0),))),  # heavier than the strategy draws
+               FalseAlarmCorner(Setting(7, 11, 2.0, extra=(("normalisation", 0),))),
+               FalseAlarmCorner(Setting(7, 11, 2.0, extra=(("normalisation", 1),))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="the causal-masked stack converges to least squares too",
         breaks="the prefix mask (Σ_i u_i x_i = 0 over all n examples, the normal equations)",

@@ -19,7 +19,7 @@ from iclgd.theory.setting import exact
 
 from .. import linear_checks as L
 from ..profile import scale
-from ..spec import Refutation, Spec, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, register_spec
 from ..strategies import context_lengths, dims, noise_levels, rounded_spd
 
 
@@ -66,8 +66,13 @@ def anisotropic_confirm(s: Setting, seed: int):
                            float(risk_gd_average(s.n, s.d, s.sigma2)), mean, se, s, seed, L.MC_PROMPTS)
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, σ² = 0
+GD_AVERAGE_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0)),)
+
+
 register_spec(Spec(
     claim="GD-average", settings=gd_average_settings, exact=gd_average_exact, monte_carlo=gd_average_mc,
+    false_alarm=GD_AVERAGE_FALSE_ALARM,
     refutations=(Refutation("the averaging risk holds for anisotropic x", "x ~ N(0, I): at Σ the risk is "
                             "σ² + tr Σ − 2 tr Σ² + tr(Σ E[ggᵀ]), not a function of d alone",
                             anisotropic_x, anisotropic_exact, anisotropic_confirm),),
@@ -119,8 +124,14 @@ def scaled_prior_confirm(s: Setting, seed: int):
                            float(risk_ols(s.n, s.d, 0)), mean, se, s, seed, L.MC_PROMPTS)
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): n = d + 4 (the smallest n the Monte Carlo strategy
+# draws with noise), and n < d noiseless
+OLS_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 5, 2.0)), FalseAlarmCorner(Setting(2, 1, 0.0)))
+
+
 register_spec(Spec(
     claim="OLS", settings=ols_settings, exact=ols_exact, monte_carlo=ols_mc,
+    false_alarm=OLS_FALSE_ALARM,
     refutations=(Refutation("the noiseless OLS risk d − n holds for w ~ N(0, ψ² I)",
                             "w ~ N(0, I): the risk is ψ² tr(I − X⁺X) = ψ²(d − n)", scaled_prior,
                             scaled_prior_exact, scaled_prior_confirm),),

@@ -13,7 +13,7 @@ Monte Carlo: L steps of GD with the predicted steps on 40 000 drawn contexts, th
 ε given the context (:func:`context_losses`; the sampled squared error of :func:`gd_squared_errors` had
 single-replicate false alarms up to 1.6 % at d = 2, n = 4, L = 3), under the replicate rule, at d ≥ 2, n ≥ 4
 and L ≤ 2 (L = 3 is too heavy-tailed for either statistic: see ``settings``);
-false-alarm rates by scripts/false_alarm_architectures.py. The over-generalisation's confirmation and the trained
+false-alarm rates by scripts/false_alarm.py. The over-generalisation's confirmation and the trained
 checks use the sampled squared error on whole prompts.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from iclgd.empirics.more import sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.gatmiry import steps_from_polynomial, unshared_optimum
@@ -283,8 +284,17 @@ def _sharing_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): L ≤ 2 (the Monte Carlo's range), the smallest n, σ² =
+# 0 and the largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(2, 4, 0.0, extra=(("layers", 2),))),
+               FalseAlarmCorner(Setting(2, 4, 2.0, extra=(("layers", 2),))),
+               FalseAlarmCorner(Setting(4, 4, 0.0, extra=(("layers", 2),))),
+               FalseAlarmCorner(Setting(2, 4, 0.0, extra=(("layers", 1),))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="sharing the loops' weights costs nothing",
         breaks="unshared layers (the best L-step polynomial has distinct roots, a shared step gives (1 − as)^L)",

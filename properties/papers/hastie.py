@@ -26,7 +26,7 @@ from iclgd.theory.setting import exact
 from ..checks import check, make_check
 from ..ridge_routes import fixed_beta_prompts, minnorm_risk_parts, ridge_squared_errors
 from ..stats import mean_se
-from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..strategies import noise_levels
 
 CLAIM = "Hastie-ridgeless"
@@ -112,8 +112,14 @@ def over_exact(s: Setting):
                       error=float(later - now), expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the extreme aspect ratios, the largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(8, 2, 2.0, extra=(("gamma", 4.0), ("r2", 2.0)))),
+               FalseAlarmCorner(Setting(2, 8, 2.0, extra=(("gamma", 0.25), ("r2", 0.5)))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         "beyond the interpolation threshold, more over-parametrisation always lowers the ridgeless risk",
         "d/dγ [r²(1 − 1/γ) + σ²/(γ − 1)] = r²/γ² − σ²/(γ − 1)² > 0 once the signal dominates: the risk tends to r²",

@@ -9,7 +9,7 @@ exact n×n solve. The float64 prediction must match to relative 1e-9.
 
 Monte Carlo: prompts of the claims' laws (40 000 per replicate), squared errors of the predicted
 predictors, under the replicate rule (:func:`spec.monte_carlo_mean_check`); false-alarm rates measured
-by scripts/false_alarm_shift_noise_prior.py.
+by scripts/false_alarm.py.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from sympy.polys.rings import ring
 
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.strategies import context_lengths, dims, noise_levels
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
@@ -340,45 +341,31 @@ def _uniform_confirm(s: Setting, seed: int):
                                   0.0, replicate, {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, σ² = 0 (products of Gaussians), and the
+# largest noise step
+H3_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("noise_step", 0.0),))),
+                  FalseAlarmCorner(Setting(1, 2, 0.0, extra=(("noise_step", 2.0),))))
+
+
 register_spec(Spec(
     claim="Li-H3-weighting", settings=h3_settings, exact=h3_exact, monte_carlo=h3_mc,
+    false_alarm=H3_FALSE_ALARM,
     refutations=(Refutation(
         name="one-layer LSA's uniform weight is as good as H3's per-example weights under unequal noise",
         breaks="all σ_i² equal (Cauchy–Schwarz: Σ 1/c_i ≥ n²/Σ c_i with equality iff the c_i are equal)",
         settings=lambda: h3_settings(unequal=True), exact=_uniform_exact, confirm=_uniform_confirm,
         claim="Li-H3-uniform"),),
 ))
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, σ² = 0, the largest |α| and α = 0
+RAG_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("retrieval_alpha", 2.0), ("retrieval_noise", 1.0)))),
+                   FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("retrieval_alpha", 0.0), ("retrieval_noise", 1.0)))))
+
+
 register_spec(Spec(
     claim="Li-RAG", settings=rag_settings, exact=rag_exact, monte_carlo=rag_mc,
+    false_alarm=RAG_FALSE_ALARM,
     refutations=(Refutation(
         name="the IID-optimal step n/(n+d+1+σ²) stays optimal with retrieved demonstrations",
         breaks="α = 0 (independent demonstrations)", settings=lambda: rag_settings(correlated=True),
         exact=_iid_exact, confirm=_iid_confirm, claim="Li-RAG-iid-step"),),
 ))
-
-
-def _z(claim: str, replicate_of):
-    def z(s: Setting, seed: int) -> float:
-        p, rep = replicate_of(s, seed)
-        mean, se = rep(0)
-        return max(0.0, abs(mean - p) - 1e-10 * max(1.0, abs(p))) / se
-    return z
-
-
-def _h3_weighted(s, seed):
-    v = get_claim("Li-H3-weighting").predict(s, exact=False).values
-    return v["risk_weighted"], h3_replicate(s, v["weights"], seed)
-
-
-def _rag_opt(s, seed):
-    p = get_claim("Li-RAG").predict(s, exact=False)
-    return p.loss, rag_replicate(s, p.eta, seed)
-
-
-# heaviest tails: n = 1, d = 1, σ² = 0 (products of Gaussians), the largest noise step / |α|
-FALSE_ALARM_CORNERS = [
-    ("Li-H3-weighting", Setting(1, 1, 0.0, extra=(("noise_step", 0.0),)), _z("Li-H3-weighting", _h3_weighted)),
-    ("Li-H3-weighting", Setting(1, 2, 0.0, extra=(("noise_step", 2.0),)), _z("Li-H3-weighting", _h3_weighted)),
-    ("Li-RAG", Setting(1, 1, 0.0, extra=(("retrieval_alpha", 2.0), ("retrieval_noise", 1.0))), _z("Li-RAG", _rag_opt)),
-    ("Li-RAG", Setting(1, 1, 0.0, extra=(("retrieval_alpha", 0.0), ("retrieval_noise", 1.0))), _z("Li-RAG", _rag_opt)),
-]

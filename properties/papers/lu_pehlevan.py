@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from iclgd.empirics.more import gamma_loss, sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.strategies import noise_levels
 from iclgd.theory import Setting, get_claim
 
@@ -93,8 +94,16 @@ def _finite_confirm(s: Setting, seed: int):
                                   expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1 with σ² = 0 and the largest noise, and the
+# largest d
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0)),
+               FalseAlarmCorner(Setting(1, 1, 2.0)),
+               FalseAlarmCorner(Setting(4, 12, 0.0)))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="the proportional-limit error is the ICL error at finite d too",
         breaks="d → ∞ (L*/d = ρ + (1 + 1/d + ρ)/(α + 1 + 1/d + ρ))",

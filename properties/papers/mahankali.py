@@ -19,7 +19,7 @@ from iclgd.theory.derivation import exact_optimum, population_loss
 from .. import closed_form as cf
 from ..checks import check, make_check
 from ..laws import data_law, sampler_args
-from ..spec import Refutation, Spec, TrainedHooks, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, TrainedHooks, register_spec
 from ..strategies import context_lengths, dims, noise_levels, priors, spd_matrices, targets
 
 FLOAT_TOL = 1e-9  # Γ* by float64 eigendecompositions: entry errors ≲ κ(Σ)²·1e-15 ≤ 1e-13 for κ ≤ 10
@@ -109,12 +109,69 @@ REFUTATIONS = {
 }
 
 
+def _haar_sigma(d: int, seed: int = 0) -> list:
+    """U diag(geomspace(1, 10, d)) Uᵀ with U Haar from ``seed``: a rotated Σ of condition number 10."""
+    rng = np.random.default_rng(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    U = Q * np.sign(np.diag(R))
+    S = (U * np.geomspace(1, 10, d)) @ U.T
+    return ((S + S.T) / 2).tolist()
+
+
+# the training benchmark's cases (bench/time_to_target.py): `iclgd train --claim M1 --d 5 --n 20 --sigma2 0.5`,
+# and M2 at d = 8, n = 32 with a rotated Σ of condition number 10
+BENCHMARKS = {"M1": (("d5-n20", Setting(5, 20, 0.5)),),
+              "M2": (("d8-n32-cond10", Setting(8, 32, 0.5, cov=_haar_sigma(8))),)}
+
+
 def _trained(claim: str) -> TrainedHooks:
     """The law through the one law mapping; L(Γ) exact from the derived moments (theory.derivation)."""
     return TrainedHooks(law=lambda s: sampler_args(claim, s),
-                        exact_loss=lambda s, G: population_loss(data_law(claim, s), G))
+                        exact_loss=lambda s, G: population_loss(data_law(claim, s), G),
+                        benchmarks=BENCHMARKS.get(claim, ()))
 
+
+# ---- where the Monte Carlo checks' single-replicate false-alarm rates and the families' power are measured --
+def _kappa10(S) -> list:
+    """S with its spectrum rescaled to exactly [1, 10] (the strategies' largest condition number)."""
+    lam, U = np.linalg.eigh(np.asarray(S, float))
+    lam = 10 ** ((lam - lam[0]) / (lam[-1] - lam[0]))
+    return ((U * lam) @ U.T).round(12).tolist()
+
+
+SIGMA3 = _kappa10([[1.75, 0.95, -0.6], [0.95, 3.0, -1.9], [-0.6, -1.9, 1.75]])  # a rotated Σ, κ = 10
+SIGMA2 = [[5.5, 4.5], [4.5, 5.5]]  # eigenvalues 1 and 10, rotated 45°
+PRIOR2 = [[1.0, 0.0], [0.0, 5.0]]
+
+
+def general_optimum_checks(s: Setting, seed: int):
+    """The relaxation against the general optimum M⁻¹P on a non-invariant family (the hold check of
+    tests/cover/test_mahankali.py, which M3's refutation relies on)."""
+    return cf.relaxation_checks("M3", s, seed, expect_gamma=cf.isotropy_misfit(s)[1], law_of=None, max_rel_se=0.1)
+
+
+_general = "the general optimum M⁻¹P on a non-invariant family (tests/cover/test_mahankali.py)"
+# the corners: the smallest n and d, σ² = 0, the largest κ and noise, the largest d the relaxation tests reach
+FALSE_ALARM = {
+    "M1": tuple(FalseAlarmCorner(Setting(d, n, s2)) for d, n, s2 in
+                ((1, 1, 0.0), (2, 1, 0.0), (3, 1, 0.0), (4, 1, 0.0), (1, 1, 2.0), (3, 12, 0.0), (1, 12, 2.0))),
+    "M2": (FalseAlarmCorner(Setting(3, 1, 0.0, cov=SIGMA3)), FalseAlarmCorner(Setting(2, 1, 0.0, cov=SIGMA2))),
+    "M2g": (FalseAlarmCorner(Setting(2, 1, 0.0, cov=SIGMA2, cov_w=PRIOR2)),),
+    "M3": tuple(FalseAlarmCorner(Setting(d, 1, 0.0, target=f)) for d, f in
+                ((1, "relu"), (1, "relu-sum:4"), (1, "tanh"), (4, "relu-sum:4")))
+    + (FalseAlarmCorner(Setting(2, 1, 0.0, target="relu-aniso:0.0,0.5"), general_optimum_checks, _general),
+       FalseAlarmCorner(Setting(3, 1, 0.0, target="relu-aniso:0.0,0.0,2.0"), general_optimum_checks, _general)),
+}
+POWER_SETTINGS = {
+    "M1": (Setting(1, 1, 0.0), Setting(2, 4, 0.5), Setting(3, 12, 0.0)),
+    "M2": (Setting(3, 1, 0.0, cov=SIGMA3), Setting(2, 6, 0.5, cov=SIGMA2)),
+    "M2g": (Setting(2, 1, 0.0, cov=SIGMA2, cov_w=PRIOR2),
+            Setting(3, 8, 1.0, cov=SIGMA3, cov_w=[[2.0, 0, 0], [0, 1.0, 0], [0, 0, 0.5]])),
+    "M3": (Setting(1, 1, 0.0, target="relu"), Setting(3, 8, 0.5, target="tanh"),
+           Setting(2, 4, 0.0, target="relu-sum:3")),
+}
 
 for _claim in ("M1", "M2", "M2g", "M3"):
     register_spec(Spec(claim=_claim, settings=_settings(_claim), exact=_exact(_claim), monte_carlo=_monte_carlo(_claim),
-                       refutations=REFUTATIONS.get(_claim, ()), trained=_trained(_claim)))
+                       refutations=REFUTATIONS.get(_claim, ()), trained=_trained(_claim),
+                       false_alarm=FALSE_ALARM[_claim], power_settings=POWER_SETTINGS[_claim]))

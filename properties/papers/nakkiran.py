@@ -25,7 +25,7 @@ from iclgd.theory.setting import exact
 from ..checks import check, make_check
 from ..ridge_routes import bayes_risk_route, fixed_beta_prompts, minnorm_risk_route, ridge_squared_errors
 from ..stats import mean_se
-from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..stats import per_check_alpha, z_crit
 from ..strategies import noise_levels
 
@@ -138,8 +138,15 @@ def ols_confirm(s: Setting, seed: int):
                  {**s.to_json(), "seed": seed, "se": se}, error=(mean - now) / se, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the smallest n, σ² = 0 with the largest signal, the
+# largest noise with the smallest
+FALSE_ALARM = (FalseAlarmCorner(Setting(3, 1, 0.0, extra=(("r2", 2.0),))),
+               FalseAlarmCorner(Setting(1, 1, 2.0, extra=(("r2", 0.5),))))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         "min-norm OLS (no regularisation) has a risk non-increasing in n",
         "λ = λ_opt dropped (λ → 0): σ² n/(d − n − 1) grows with n below the interpolation threshold",

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import make_check
-from iclgd.properties.spec import Refutation, Spec, register_spec
+from iclgd.properties.spec import FalseAlarmCorner, Refutation, Spec, register_spec
 from iclgd.properties.strategies import dims
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import panwar as T
 
-from ._orderings import ordering_check, paired, single_z
+from ._orderings import ordering_check, paired
 
 N_PROMPTS = 20_000
 N_CONFIRM = 100_000
@@ -88,25 +88,18 @@ def _linear_confirm(s: Setting, seed: int):
                           {**s.to_json(), "seed": seed + 10**6}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1: m = 0 (Bayes = linear MMSE exactly: the
+# null of the ordering), and m = 1 with the largest noise
+FALSE_ALARM = (
+    FalseAlarmCorner(Setting(1, 1, 0.1, extra=(("mixture_prob", 0.5), ("mixture_shift", 0.0), ("mixture_var", 0.1)))),
+    FalseAlarmCorner(Setting(1, 1, 1.0, extra=(("mixture_prob", 0.25), ("mixture_shift", 1.0), ("mixture_var", 1.0)))))
+
+
 register_spec(Spec(
     claim="Panwar-GMM", settings=settings, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="the linear MMSE predictor (the prior's first two moments) is Bayes for a mixture prior",
         breaks="a Gaussian prior (m = 0)", settings=lambda: settings(shifts=(2.0, 3.0)), exact=_linear_search,
         confirm=_linear_confirm, claim="Panwar-linear-bayes"),),
 ))
-
-
-def _fa(s: Setting, seed: int) -> float:
-    e = errors(s, generator(seed), N_PROMPTS)
-    return single_z(lambda j: paired(e["bayes"], e["linear"]))
-
-
-# heaviest tails, smallest gap: d = n = 1, m = 0 (Bayes = linear MMSE exactly: the null of the ordering), and
-# m = 1 with the largest noise
-FALSE_ALARM_CORNERS = [
-    ("Panwar-GMM", Setting(1, 1, 0.1, extra=(("mixture_prob", 0.5), ("mixture_shift", 0.0), ("mixture_var", 0.1))),
-     _fa, "one-sided"),
-    ("Panwar-GMM", Setting(1, 1, 1.0, extra=(("mixture_prob", 0.25), ("mixture_shift", 1.0), ("mixture_var", 1.0))),
-     _fa, "one-sided"),
-]

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from iclgd.properties.spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from iclgd.properties.strategies import dims
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import raventos as T
 from iclgd.theory.papers.vladymyrov import ridge_risk_1d
 
-from ._orderings import ordering_check, paired, single_z
+from ._orderings import ordering_check, paired
 from ..stats import mean_se
 
 N_PROMPTS = 20_000
@@ -98,32 +98,17 @@ def _ridge_confirm(s: Setting, seed: int):
                           {**s.to_json(), "seed": seed}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, the largest task set drawn (dMMSE ≈ ridge:
+# the ordering's gap is smallest)
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.25, extra=(("task_seed", 0), ("tasks", 64)))),)
+
+
 register_spec(Spec(
     claim="Raventos-dMMSE", settings=settings, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="ridge (λ = σ²) is Bayes on the finite task set too",
         breaks="w ~ N(0, I) (ridge is the posterior mean only for the Gaussian prior)",
         settings=lambda: settings(d_max=1, tasks=(1,)), exact=_ridge_exact, confirm=_ridge_confirm,
         claim="Raventos-ridge-finite"),),
 ))
-
-
-def _fa(fresh: bool):
-    def z(s: Setting, seed: int) -> float:
-        e = errors(s, generator(seed), N_PROMPTS, fresh)
-        a, b = ("ridge", "dmmse") if fresh else ("dmmse", "ridge")
-        return single_z(lambda j: paired(e[a], e[b]))
-    return z
-
-
-# heaviest tails: d = n = 1, the largest task set drawn (dMMSE ≈ ridge: the ordering's gap is smallest)
-_C = Setting(1, 1, 0.25, extra=(("task_seed", 0), ("tasks", 64)))
-def _fa_quadrature(s: Setting, seed: int) -> float:
-    p = ridge_risk_1d(s.n, s.sigma2, s.sigma2)
-    mean, se = mean_se(errors(s, generator(seed), N_PROMPTS, True)["ridge"])
-    return max(0.0, abs(mean - p) - 1e-9 * max(1.0, p)) / se
-
-
-FALSE_ALARM_CORNERS = [("Raventos-dMMSE", _C, _fa(False), "one-sided"),
-                       ("Raventos-dMMSE", _C, _fa(True), "one-sided"),
-                       ("Raventos-dMMSE", _C, _fa_quadrature)]

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import make_check
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from iclgd.properties.spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from iclgd.properties.strategies import dims
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers import vladymyrov as T
 
-from ._orderings import ordering_check, paired, single_z
+from ._orderings import ordering_check, paired
 from ..stats import mean_se
 
 N_PROMPTS = 20_000
@@ -146,36 +146,16 @@ def _single_confirm(s: Setting, seed: int):
                           {**s.to_json(), "seed": seed, "lambda_single": lam}, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, the widest spread of noise levels
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, extra=(("noise_high", 4.0), ("noise_low", 0.1),
+                                                  ("noise_prob", 0.5)))),)
+
+
 register_spec(Spec(
     claim="Vlad-mixed-noise", settings=settings, monte_carlo=mc_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         name="one tuned ridge λ is as good as the oracle ridge under mixed noise levels",
         breaks="a single noise level (σ_a² = σ_b²)", settings=lambda: settings(d_max=1), exact=_single_exact,
         confirm=_single_confirm, claim="Vlad-single-ridge"),),
 ))
-
-
-def _fa(order: str):
-    def z(s: Setting, seed: int) -> float:
-        lam = single_lambda(s, seed)
-        a, b = order.split("-")
-        return single_z(lambda j: paired(*(lambda e: (e[a], e[b]))(errors(s, generator(seed), N_PROMPTS, lam))))
-    return z
-
-
-def _fa_quadrature(key: str):
-    def z(s: Setting, seed: int) -> float:
-        sig, prob = _levels(s)
-        _, single_q, oracle_q = _quadrature(s.n, tuple(sig), tuple(prob))
-        p = {"oracle": oracle_q, "single": single_q}[key]
-        mean, se = mean_se(errors(s, generator(seed), N_PROMPTS, single_lambda(s, seed))[key])
-        return max(0.0, abs(mean - p) - 1e-9 * max(1.0, p)) / se
-    return z
-
-
-# heaviest tails: d = n = 1, the widest spread of levels
-_C = Setting(1, 1, 0.0, extra=(("noise_high", 4.0), ("noise_low", 0.1), ("noise_prob", 0.5)))
-FALSE_ALARM_CORNERS = [("Vlad-mixed-noise", _C, _fa("oracle-bayes"), "one-sided"),
-                       ("Vlad-mixed-noise", _C, _fa("bayes-single"), "one-sided"),
-                       ("Vlad-mixed-noise", _C, _fa_quadrature("oracle")),
-                       ("Vlad-mixed-noise", _C, _fa_quadrature("single"))]

@@ -23,7 +23,7 @@ from iclgd.theory.setting import exact, uniform_half_width
 from .. import linear_checks as L
 from ..laws import linear_law_args, sampler_args
 from ..profile import scale
-from ..spec import Refutation, Spec, TrainedHooks, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, TrainedHooks, register_spec
 from ..strategies import context_lengths, dims, half_widths, noise_levels
 
 
@@ -90,8 +90,13 @@ def exact_loss(s: Setting, Gamma) -> float:
     return float(D.loss_from_moments(mom, mom.E_gw, G, s.sigma2_exact))  # E[x xᵀ] = E[g wᵀ] = s² I
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, σ² = 0, the widest uniform law
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, x_dist="uniform:3.0")),)
+
+
 register_spec(Spec(
     claim="vO-uniform", settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation("η* holds for Gaussian x of the same variance too",
                             "x_j with i.i.d. U(−a, a) coordinates (m₄ = a⁴/5 = (9/5) s⁴): Gaussian x has m₄ = 3s⁴",
                             gaussian_x, gaussian_x_exact, gaussian_x_confirm),),

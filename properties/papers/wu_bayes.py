@@ -28,7 +28,7 @@ from iclgd.theory.setting import exact
 
 from ..checks import check, make_check
 from ..ridge_routes import bayes_risk_route
-from ..spec import Refutation, Spec, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check, register_spec
 from ..stats import per_check_alpha, z_crit
 from .bayes_ridge import MC_PROMPTS, PRIOR_SCALES, bayes_replicate
 
@@ -147,8 +147,13 @@ def uniform_confirm(s: Setting, seed: int):
                  {**s.to_json(), "seed": seed, "se": se}, error=(bound - mean) / se, expect="refute")
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): the smallest n and d, σ² → 0, the largest prior scale
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.01)), FalseAlarmCorner(Setting(3, 5, 0.01, prior_scale=2.0)))
+
+
 register_spec(Spec(
     claim=CLAIM, settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation(
         f"the one-layer LSA optimum is within a factor {UNIFORM_C:g} of the Bayes excess risk for every σ²",
         "σ² bounded away from 0 dropped: the ratio tends to (d + 1 + σ²)/σ², unbounded as σ² → 0",

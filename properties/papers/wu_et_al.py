@@ -20,7 +20,7 @@ from iclgd.theory.validators import length_at_test
 
 from .. import linear_checks as L
 from ..profile import scale
-from ..spec import Refutation, Spec, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, register_spec
 from ..strategies import context_lengths, dims, noise_levels, prior_scales, rounded_spd
 
 
@@ -79,8 +79,15 @@ def anisotropic_confirm(s: Setting, seed: int):
                            diff, se, s, seed, n_prompts)
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = M = 1, the largest prior scale noiseless, the
+# smallest with the largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, cov=[[1.0]], prior_scale=4.0, test_n=1)),
+               FalseAlarmCorner(Setting(1, 1, 2.0, cov=[[1.0]], prior_scale=0.25, test_n=1)))
+
+
 register_spec(Spec(
     claim="Wu-length", settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation("Γ_N* is the optimum for an anisotropic prior too",
                             "w ~ N(0, ψ² I): with Σ_w ≠ ψ² I the optimum is M2g's, not a function of tr Σ_w",
                             anisotropic_prior, anisotropic_exact, anisotropic_confirm),),

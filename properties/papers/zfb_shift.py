@@ -9,7 +9,7 @@ asserted symbolically in tests/cover/test_zfb_shift.py). The float64 prediction 
 
 Monte Carlo: prompts x_j ~ N(0, P), a query x_q ~ N(0, Q), w ~ N(0, I), the squared error of gᵀΓ_Zx_q
 against wᵀx_q (40 000 prompts per replicate), under the replicate rule (:func:`spec.monte_carlo_mean_check`);
-single-replicate false-alarm rate measured by scripts/false_alarm_shift_noise_prior.py.
+single-replicate false-alarm rate measured by scripts/false_alarm.py.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.profile import scale
-from iclgd.properties.spec import Refutation, Spec, monte_carlo_mean_check, register_spec, relative_tolerance
+from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,
+    register_spec, relative_tolerance)
 from iclgd.properties.strategies import context_lengths, dims, spd_matrices
 from iclgd.properties.stats import mean_se
 from iclgd.theory import Setting, get_claim
@@ -213,16 +214,6 @@ def mc_checks(claim_id: str, query_only: bool):
     return run
 
 
-def single_replicate_z(claim_id: str, query_only: bool):
-    """(s, seed) → the single-replicate statistic of :func:`mc_checks` (scripts/false_alarm_shift_noise_prior.py)."""
-    def z(s: Setting, seed: int) -> float:
-        pred = get_claim(claim_id).predict(s, exact=False)
-        p = pred.values["risk_at_test_n"]
-        mean, se = error_replicate(s, query_only, pred.gamma, seed)(0)
-        return max(0.0, abs(mean - p) - 1e-10 * max(1.0, abs(p))) / se
-    return z
-
-
 # ---- refutations ----------------------------------------------------------------------------------
 def _vanishes_exact(s: Setting):
     lim = _f(derived(s, False)["limit"])
@@ -254,8 +245,20 @@ def _invariant_confirm(s: Setting, seed: int):
                                   {**s.to_json(), "seed": seed}, expect="refute")
 
 
+def _shift_corner(d: int, ridge: float, scale: float) -> Setting:
+    """n = M = 1, σ² = 0, Λ = I/2: the heaviest tails the strategy reaches at dimension d."""
+    return Setting(d, 1, 0.0, cov=(0.5 * np.eye(d)).tolist(), test_n=1,
+                   extra=(("shift_ridge", ridge), ("shift_scale", scale)))
+
+
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = M = 1 at the largest shift, and d = 3 with
+# the shift ridge
+COVSHIFT_FALSE_ALARM = (FalseAlarmCorner(_shift_corner(1, 0.0, 1.0)), FalseAlarmCorner(_shift_corner(3, 1.0, 0.25)))
+
+
 register_spec(Spec(
     claim="ZFB-covshift", settings=settings, exact=exact_checks("ZFB-covshift", False),
+    false_alarm=COVSHIFT_FALSE_ALARM,
     monte_carlo=mc_checks("ZFB-covshift", False),
     refutations=(Refutation(
         name="the trained LSA's error vanishes as M → ∞ under covariate shift (as OLS's does)",
@@ -263,8 +266,14 @@ register_spec(Spec(
         settings=lambda: settings(mc=True), exact=_vanishes_exact, confirm=_vanishes_confirm,
         claim="ZFB-covshift-vanishes"),),
 ))
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = M = 1 at the largest shift, and d = 3 with
+# the shift ridge
+QUERYSHIFT_FALSE_ALARM = (FalseAlarmCorner(_shift_corner(1, 0.0, 3.0)), FalseAlarmCorner(_shift_corner(3, 1.0, 0.25)))
+
+
 register_spec(Spec(
     claim="ZFB-queryshift", settings=settings, exact=exact_checks("ZFB-queryshift", True),
+    false_alarm=QUERYSHIFT_FALSE_ALARM,
     monte_carlo=mc_checks("ZFB-queryshift", True),
     refutations=(Refutation(
         name="a query shift leaves the error at length M unchanged",

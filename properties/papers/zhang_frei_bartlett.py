@@ -21,7 +21,7 @@ from iclgd.theory.validators import length_at_test
 from .. import linear_checks as L
 from ..laws import sampler_args
 from ..profile import scale
-from ..spec import Refutation, Spec, TrainedHooks, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, TrainedHooks, register_spec
 from ..strategies import context_lengths, dims, rounded_spd
 
 RESOLVABLE_NOISE = st.sampled_from([1.0, 2.0, 4.0])  # dropped σ² = 0: effects the confirmation resolves
@@ -100,15 +100,25 @@ def _exact_loss(s: Setting, Gamma) -> float:
     return _loss_numeric(s.Sigma, s.n, 0.0, np.asarray(Gamma, float))
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, σ² = 0
+ZFB_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, cov=[[1.0]])),)
+
+
 register_spec(Spec(
     claim="ZFB", settings=_settings(False), exact=_exact("ZFB"), monte_carlo=_monte_carlo("ZFB"),
+    false_alarm=ZFB_FALSE_ALARM,
     refutations=(Refutation("Γ_Z is the optimum with label noise too",
                             "σ² = 0: with noise the optimum is M2g's, whose ridge term σ²/N shifts Γ",
                             lambda: _noisy(False), _zfb_noise_exact, _zfb_noise_confirm),),
     trained=TrainedHooks(law=lambda s: sampler_args("ZFB", s), exact_loss=_exact_loss),
 ))
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = M = 1, σ² = 0
+LENGTH_FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, cov=[[1.0]], test_n=1)),)
+
+
 register_spec(Spec(
     claim="ZFB-length", settings=_settings(True), exact=_exact("ZFB-length"), monte_carlo=_monte_carlo("ZFB-length"),
+    false_alarm=LENGTH_FALSE_ALARM,
     refutations=(Refutation("the test-length risk formula holds with label noise",
                             "σ² = 0: the formula lacks σ² and the noise terms σ²(1 + tr(ΓΛΓΛ)/M)",
                             lambda: _noisy(True), _length_noise_exact, _length_noise_confirm),),

@@ -29,7 +29,7 @@ from ..checks import check
 from ..laws import linear_law_args, sampler_args
 from ..profile import scale
 from ..stats import mean_se
-from ..spec import Refutation, Spec, TrainedHooks, monte_carlo_mean_check, register_spec
+from ..spec import FalseAlarmCorner, Refutation, Spec, TrainedHooks, monte_carlo_mean_check, register_spec
 from ..strategies import context_lengths, dims, means, noise_levels, priors, rounded_spd
 
 
@@ -120,8 +120,14 @@ def exact_loss(s: Setting, Gamma) -> float:
     return D.m2m_loss_numeric(s.Sigma, s.Sigma_w, beta_of(s), s.n, s.sigma2, np.asarray(Gamma, float))[0]
 
 
+# single-replicate false-alarm corners (scripts/false_alarm.py): d = n = 1, the largest prior mean, σ² = 0 and the
+# largest noise
+FALSE_ALARM = (FalseAlarmCorner(Setting(1, 1, 0.0, mean=[2.0])), FalseAlarmCorner(Setting(1, 1, 2.0, mean=[2.0])))
+
+
 register_spec(Spec(
     claim="M2m", settings=settings, exact=exact_checks, monte_carlo=monte_carlo_checks,
+    false_alarm=FALSE_ALARM,
     refutations=(Refutation("β does not matter: the Γ class attains the centred optimum",
                             "E[w] = 0: with β ≠ 0 the Γ class sees Σ_w + ββᵀ, so L_Γ > L*(Σ_w)",
                             large_mean, no_beta_exact, no_beta_confirm, claim="M2m-no-mean"),),

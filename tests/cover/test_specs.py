@@ -78,6 +78,22 @@ def test_strategies_stay_within_the_claims_assumptions(sp, data):
     get_claim(sp.claim).validate(data.draw(sp.settings(mc=mc), label="setting"))
 
 
+@pytest.mark.parametrize("sp", [pytest.param(sp, id=sp.claim) for sp in S.specs("monte_carlo")
+                                if sp.package == "iclgd"])
+def test_monte_carlo_checks_declare_where_their_false_alarms_are_measured(sp):
+    """Every Monte Carlo family of iclgd names its heaviest-tailed corners (scripts/false_alarm.py measures the
+    single-replicate rate there), each inside the claim's assumptions unless it runs its own checks; likewise
+    the settings where --power measures the smallest refuted perturbation."""
+    assert sp.false_alarm, f"{sp.claim}: a Spec with monte_carlo declares false_alarm corners"
+    for c in sp.false_alarm:
+        if c.checks is None:
+            get_claim(sp.claim).validate(c.setting)
+        else:
+            assert c.label, f"{sp.claim}: a corner with its own checks says what they are"
+    for s in sp.power_settings:
+        get_claim(sp.claim).validate(s)
+
+
 def test_every_spec_names_a_registered_claim_and_one_spec_per_claim():
     from iclgd.theory import REGISTRY
 

@@ -72,23 +72,48 @@ def test_exact_checks_refute_every_mutated_closed_form(claim, mutation, data):
     assert not all(c.holds for c in checks), [c.summary() for c in checks]
 
 
-def test_false_alarm_script_runs_and_bounds_binomially():
-    """scripts/false_alarm.py (the measurement behind the Monte Carlo tolerances) runs end to end on
-    two corners with 2 replicates, and its Clopper–Pearson bound is exact at x = 0: 1 − 0.05^{1/R}."""
+def _false_alarm_script():
     import importlib.util
-    import json
     import pathlib
-    from contextlib import redirect_stdout
-    from io import StringIO
 
     path = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "false_alarm.py"
     spec = importlib.util.spec_from_file_location("false_alarm", path)
     fa = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fa)
-    assert abs(fa.cp_upper(0, 600) - (1 - 0.05 ** (1 / 600))) < 1e-9
+    return fa
+
+
+def _run_json(fa, argv):
+    import json
+    from contextlib import redirect_stdout
+    from io import StringIO
+
     out = StringIO()
     with redirect_stdout(out):
-        fa.main(["--reps", "2", "--only", "0,12", "--json"])
-    res = json.loads(out.getvalue())
-    assert {r["check"] for r in res["rows"]} == {"gamma max|z|", "nuisance max|z|", "loss |z|", "ridge z"}
+        code = fa.main(argv + ["--json"])
+    return code, json.loads(out.getvalue())
+
+
+def test_false_alarm_script_runs_and_bounds_binomially():
+    """scripts/false_alarm.py (the measurement behind the Monte Carlo tolerances) runs M1's first corner (the
+    Spec's monte_carlo at one replicate: relaxation Γ and nuisance, loss, ridge bound) with 2 seeds and records
+    nothing; its Clopper–Pearson bound is exact at x = 0: 1 − 0.05^{1/R}."""
+    from iclgd.properties.checks import current_recorder
+
+    fa = _false_alarm_script()
+    assert abs(fa.cp_upper(0, 600) - (1 - 0.05 ** (1 / 600))) < 1e-9
+    before = current_recorder()
+    _, res = _run_json(fa, ["--reps", "2", "--claims", "M1", "--corners", "0"])
+    assert len(res["rows"]) == 4 and {r["reps"] for r in res["rows"]} == {2}, res["rows"]
+    assert {r["critical"] for r in res["rows"]} == {cf.relaxation_z_crit(1), cf.LOSS_Z, cf.RIDGE_Z}
     assert res["summary"]["replicates_per_check"] == cf.REPLICATES
+    assert current_recorder() is before
+
+
+def test_false_alarm_script_counts_exceedances_of_a_wrong_claim(monkeypatch):
+    """Power of the measurement itself: with M1's closed form scaled by 1.5 the single-replicate statistics
+    exceed their critical values (a script that never counted an exceedance would report 0 for any claim)."""
+    fa = _false_alarm_script()
+    monkeypatch.setenv("ICLGD_PERTURB", "M1:0.5")
+    code, res = _run_json(fa, ["--reps", "2", "--claims", "M1", "--corners", "1"])
+    assert code == 1 and max(r["exceed"] for r in res["rows"]) == 2, res["rows"]
