@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .checks import recording
-from .report import TIER_MARKERS
+from .tiers import TIER_MARKERS
 from .verdicts import REFUTED
 
 

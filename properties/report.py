@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import verdicts
+from . import tiers, verdicts
 
 
 def load_rows(raw_dir: Path) -> list[dict]:
@@ -71,12 +71,9 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 # marker -> tier, first match (as `iclgd verify --tiers` selects them); unmarked: theory
-TIER_MARKERS = (("tooling", "tooling"), ("gpu", "gpu"), ("llm", "llm"), ("slow", "trained"))
-
-
 def tier_of(row: dict) -> str:
-    """The tier a harness row's test runs in under `iclgd verify --tiers` (its markers, first match; else theory)."""
-    return next((tier for m, tier in TIER_MARKERS if m in row.get("markers", [])), "theory")
+    """The tier a harness row's test runs in under `iclgd verify --tiers` (:mod:`iclgd.properties.tiers`)."""
+    return tiers.tier_of(row.get("markers", []))
 
 
 def tier_seconds(rows: list[dict]) -> dict[str, float]:

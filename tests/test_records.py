@@ -240,6 +240,21 @@ def test_closed_pipe_ends_quietly(tmp_path):
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
 
 
+def test_each_test_lands_in_exactly_one_tier_and_the_report_agrees():
+    """`iclgd verify --tiers`' marker expressions and the report's tier of a test come from one table: for every
+    combination of tier markers, exactly the expression of the report's tier selects the test."""
+    import itertools
+
+    from iclgd.commands.verify import TIERS
+    from iclgd.properties.tiers import TIER_MARKERS, tier_of
+
+    names = [m for m, _ in TIER_MARKERS]
+    for bits in itertools.product([False, True], repeat=len(names)):
+        marks = [m for m, b in zip(names, bits) if b]
+        selected = [t for t, expr in TIERS.items() if eval(expr, {}, dict(zip(names, bits)))]  # pytest -m syntax
+        assert selected == [tier_of(marks)], (marks, selected)
+
+
 def test_verdict_exit_codes():
     row = lambda s, k="theorem": {"status": s, "kind": k}  # noqa: E731
     assert verdicts.exit_code([row("held"), row("refuted-as-expected", "overgeneralisation")]) == 0

@@ -23,17 +23,13 @@ import time
 from pathlib import Path
 
 from iclgd.cli import UsageError
+from iclgd.properties.tiers import TIERS as TIER_NAMES
+from iclgd.properties.tiers import marker_expression
 
 PROFILES = {"quick": "quick", "dev": "dev", "ci": "ci", "nightly": "nightly"}
-TIERS = {  # pytest marker expression of each tier
-    "theory": "not slow and not llm and not gpu and not tooling",
-    "trained": "slow and not gpu and not llm and not tooling",
-    "llm": "llm and not gpu and not tooling",
-    "gpu": "gpu and not tooling",
-    # the suite's own tools (CLI processes, records, verify itself, plugins, bench): no claim's evidence, so not
-    # in the report's default tiers; the README's test command (pytest) runs them
-    "tooling": "tooling",
-}
+# pytest marker expression of each tier; tooling is the suite's own tools (CLI processes, records, verify itself,
+# plugins, bench): no claim's evidence, so not in the report's default tiers (the README's pytest runs them)
+TIERS = {t: marker_expression(t) for t in TIER_NAMES}
 DEFAULT_TIERS = "theory,trained,llm"
 # --profile quick: the closed forms' checks at small sizes, about a minute; the trained tier's models train to fixed
 # budgets (≈ 80 s of test time at any profile) and the llm tier's grid cells take minutes: --tiers adds them
