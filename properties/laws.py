@@ -36,7 +36,7 @@ def sampler_args(claim_id: str | None, s: Setting) -> dict:
 
 
 def linear_law_args(claim_id: str | None, s: Setting) -> dict:
-    """:func:`sampler_args` for a linear target, as :func:`iclgd.empirics.more.sample_general` keywords."""
+    """:func:`sampler_args` for a linear target, as :func:`iclgd.empirics.predictors.sample_general` keywords."""
     kw = sampler_args(claim_id, s)
     if kw.pop("phi") != "linear" or kw.pop("m") != 1 or kw.pop("scales") is not None:
         raise ValueError(f"claim_id: {claim_id!r}'s law at {s.target!r} is not a linear target")

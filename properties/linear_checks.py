@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.sampling import generator
 from iclgd.theory import Setting
 

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from iclgd.empirics.external import ExternalModel, declared_class, exposed_gamma, finite_floor
-from iclgd.empirics.more import gamma_loss, ols_loss, posterior_mean_predictions
+from iclgd.empirics.predictors import gamma_loss, ols_loss, posterior_mean_predictions
 from iclgd.empirics.relaxation import ridge_bayes_risk
 from iclgd.empirics.sampling import Prompts, generator, sample_prompts
 from iclgd.theory import Setting, SettingError, get_claim
@@ -165,7 +165,7 @@ def _gamma_out(g: torch.Tensor, G, xq: torch.Tensor) -> torch.Tensor:
 
 def bayes_predictions(p: Prompts, Sigma_w, mean, sigma2: float) -> torch.Tensor:
     """x_qᵀE[w | context] (B,) for w ~ N(β, Σ_w): the posterior mean with noise
-    (:func:`iclgd.empirics.more.posterior_mean_predictions`), and for σ² = 0 its limit, the conditional
+    (:func:`iclgd.empirics.predictors.posterior_mean_predictions`), and for σ² = 0 its limit, the conditional
     mean given the exact constraints Xw = y: β + Σ_w Xᵀ(X Σ_w Xᵀ)⁺(y − Xβ)."""
     if sigma2 > 0:
         return posterior_mean_predictions(p.X, p.y, Sigma_w, mean, sigma2)

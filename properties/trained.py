@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from iclgd.empirics.models import LSA, LinearTransformer, SoftmaxAttention, fit_gamma
-from iclgd.empirics.more import posterior_mean_predictions
+from iclgd.empirics.predictors import posterior_mean_predictions
 from iclgd.empirics.sampling import generator, sample_prompts
 from iclgd.empirics.train import Schedule, cpu_threads, prompt_sampler, train
 from iclgd.theory import Prediction, Setting, SettingError, get_claim

@@ -9,8 +9,8 @@ Exact checks, each on a route that shares no code with ``Claim.predict``:
   Monte Carlo checks reach min(n, d) = 3);
 - no predictor beats it: the best Γ-predictor (M2g at Σ = I, Σ_w = τ² I), the averaging predictor and OLS
   (τ² = 1, where those claims apply) have risk ≥ the Bayes risk.
-Monte Carlo: the squared error of the posterior mean (empirics.more.posterior_mean_predictions; σ² = 0: the
-minimum-norm interpolant, empirics.more.ols_loss) on prompts of the law, under the replicate rule.
+Monte Carlo: the squared error of the posterior mean (empirics.predictors.posterior_mean_predictions; σ² = 0: the
+minimum-norm interpolant, empirics.predictors.ols_loss) on prompts of the law, under the replicate rule.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.sampling import generator
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.bayes_ridge import tau2

@@ -28,7 +28,7 @@ import sympy as sp
 import torch
 from hypothesis import strategies as st
 
-from iclgd.empirics.more import ols_loss, sample_general
+from iclgd.empirics.predictors import ols_loss, sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.theory import Setting, get_claim
 from iclgd.theory import derivations_linear as D
 from iclgd.theory.derivation import d_sym, derived_moments_numeric, n_sym, s2_sym

@@ -26,7 +26,7 @@ import sympy as sp
 import torch
 from hypothesis import strategies as st
 
-from iclgd.empirics.more import sample_general
+from iclgd.empirics.predictors import sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,

@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from iclgd.empirics.more import gamma_loss, sample_general
+from iclgd.empirics.predictors import gamma_loss, sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check, make_check
 from iclgd.properties.spec import (FalseAlarmCorner, Refutation, Spec, monte_carlo_mean_check,

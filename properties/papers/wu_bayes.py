@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.sampling import generator
 from iclgd.theory import Setting, get_claim
 from iclgd.theory.papers.wu_bayes import UNIFORM_C

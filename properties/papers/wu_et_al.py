@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.theory import Setting, get_claim
 from iclgd.theory import derivations_linear as D
 from iclgd.theory.derivation import derived_moments_numeric

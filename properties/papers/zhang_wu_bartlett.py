@@ -16,7 +16,7 @@ import sympy as sp
 import torch
 from hypothesis import strategies as st
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.theory import Setting, get_claim
 from iclgd.theory import derivations_linear as D
 from iclgd.theory.derivation import derived_moments_numeric

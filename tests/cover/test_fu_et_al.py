@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 
 from iclgd.cli import main
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.properties.checks import check
 from iclgd.properties.papers.fu_et_al import newton_checks
 from iclgd.properties.profile import scale

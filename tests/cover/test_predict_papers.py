@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from iclgd.cli import main
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.sampling import generator
 from iclgd.properties.spec import monte_carlo_mean_check
 from iclgd.theory import REGISTRY

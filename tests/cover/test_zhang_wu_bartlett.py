@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 import torch
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.relaxation import ridge_bayes_risk
 from iclgd.empirics.sampling import generator, sample_prompts
 from iclgd.properties import linear_checks as L

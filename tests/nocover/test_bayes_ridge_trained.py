@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from iclgd.empirics import more as emp
+from iclgd.empirics import predictors as emp
 from iclgd.empirics.models import LSA
 from iclgd.empirics.sampling import generator
 from iclgd.empirics.train import Schedule, prompt_sampler, train

@@ -3,7 +3,7 @@ that shares no code with the prediction, and a Monte Carlo route."""
 import numpy as np
 from hypothesis import strategies as st
 
-from iclgd.empirics.more import sample_general
+from iclgd.empirics.predictors import sample_general
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import check
 from iclgd.properties.spec import FalseAlarmCorner, Spec, monte_carlo_mean_check, relative_tolerance

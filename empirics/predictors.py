@@ -1,4 +1,4 @@
-"""Monte Carlo measurements for the claims of shared/CLAIMS_MORE.md (no theory imported).
+"""Monte Carlo losses of the predictors the claims compare (no theory imported).
 
 Prompt laws (through :func:`iclgd.empirics.sampling.sample_prompts`, which draws them for the
 trainer too): x with i.i.d. U(−a, a) coordinates, and a task prior with a mean, w ~ N(β, Σ_w).
