@@ -308,10 +308,13 @@ FU_SCHEDULE = dict(lr=1e-2, lr_final=1e-3, warmup=50, batch=128, batch_start=128
 
 
 def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4, eval_prompts: int = 4096,
-                   device="cpu", progress=None) -> tuple[dict, list]:
+                   device="cpu", progress=None, schedule: dict | None = None, init_std: float = 0.1,
+                   dtype=torch.float32, keep_models: bool = False) -> tuple[dict, list]:
     """Train full-layout L-layer linear transformers (L = 1..``layers`` of ``s``; Ahn et al.'s layout, end to end
     on the last layer's prediction) on :class:`RotatedLaw` and return (summary, Checks): reachability under
-    M1-trained, Fu-trained-Newton's per-layer verdicts (layers ≥ 2) on the basin replicas of every L ≥ 2 model."""
+    M1-trained, Fu-trained-Newton's per-layer verdicts (layers ≥ 2) on the basin replicas of every L ≥ 2 model.
+    ``schedule`` (Schedule fields but steps; None: FU_SCHEDULE), ``init_std``, ``dtype``: the training recipe
+    (bench/explore_fu_training.py compares recipes); ``keep_models`` adds each trained ensemble to its summary row."""
     from iclgd.empirics.models import LinearTransformer
     from iclgd.empirics.sampling import generator
     from iclgd.empirics.train import Schedule, train
@@ -320,15 +323,15 @@ def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4
     claim = get_claim("Fu-trained-Newton")
     claim.validate(s)
     kappa, depth = claim.param(s, "kappa"), claim.param(s, "layers")
-    law = RotatedLaw(s.d, s.n, kappa, device=device)
+    law = RotatedLaw(s.d, s.n, kappa, device=device, dtype=dtype)
     held_out = [law(eval_prompts, generator(seed + 7919 * (j + 1), device)) for j in range(2)]  # evidence, confirmation
     held_out = [(X[0], y[0]) for X, y in held_out]
-    schedule = Schedule(steps=steps, **FU_SCHEDULE)
+    schedule = Schedule(steps=steps, **(FU_SCHEDULE if schedule is None else schedule))
     summary, checks, shallower = {"setting": s.to_json(), "seed": seed, "models": []}, [], None
     for L in range(1, depth + 1):
-        model = LinearTransformer(s.d, L, replicas=replicas, layout="full", generator=generator(seed + L, device),
-                                  device=device)
-        res = train(model, RotatedLaw(s.d, s.n, kappa, replicas, device=device), schedule,
+        model = LinearTransformer(s.d, L, replicas=replicas, layout="full", init_std=init_std,
+                                  generator=generator(seed + L, device), device=device, dtype=dtype)
+        res = train(model, RotatedLaw(s.d, s.n, kappa, replicas, device=device, dtype=dtype), schedule,
                     generator=generator(seed + 100 + L, device), query="sampled", progress=progress)
         X, y = held_out[0]
         scale = float(y[:, -1].square().mean())
@@ -346,7 +349,8 @@ def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4
         if L >= 2:  # layer 1 is GD's one-step class by construction (fu_verdicts)
             checks += fu_verdicts(evs[0], evs[1], where, reached=why)
         summary["models"].append({"L": L, "seconds": res.seconds, "losses": losses.tolist(), "basin": basin,
-                                  "not_reached": why, **{k: np.asarray(v).tolist() for k, v in evs[0].items()}})
+                                  "not_reached": why, **{k: np.asarray(v).tolist() for k, v in evs[0].items()},
+                                  **({"model": res.model} if keep_models else {})})
     return summary, checks
 
 
