@@ -44,7 +44,7 @@ in every run, so L = 3 does not reach within a CPU test budget. The alone best L
 reads GD closer at layers 2 and 3 (z −10.3, −8.3; k_N 2, 8; k_G 2, 16).
 
 Control (``--imitate``, adam2r8f32, L = 2): the same 2-layer models trained with y_q replaced by an algorithm's own
-k-step prediction, read the same way (basin by held-out imitation error, 2.3–2.5 % of E target²):
+k-step prediction, read the same way (basin by held-out imitation error, 2.0–2.6 % of E target²):
 
 | trained to be | seed | basin | layer 2: k_N; k_G | z (evidence) | z (confirmation) | msd_GD | verdict |
 |---|---|---|---|---|---|---|---|
@@ -56,7 +56,7 @@ k-step prediction, read the same way (basin by held-out imitation error, 2.3–2
 k = 3 → −1.8, −20.2, inconclusive; GD k = 3 → −28.1, refuted.) A model trained to *be* Newton's iterate reads "GD closer" as decisively
 as the trained models do, with the same k_N, k_G and msd: at this size the 2-layer class (a fixed polynomial in the
 prompt) lands on one function whatever it is trained towards, ≈ 2 % of E y² from Newton's and GD's λ_max-normalised
-iterates alike, and the sign test turns a small systematic difference into |z| ≈ 15–28. So the refuted rows above are
+iterates alike, and the sign test turns a small systematic difference into |z| ≈ 12–29. So the refuted rows above are
 not evidence against Fu et al.: fu_verdicts' refutation has no power here to tell a Newton-trained model from a
 GD-trained one (its known-answer tests use exact iterates, which no 2-layer linear transformer computes). Exact
 fixed-α Newton iterates k = 0, 1, 2 (which linear attention can compute; ``--fixed-alpha``) read held or
