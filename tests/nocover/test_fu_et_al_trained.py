@@ -32,13 +32,23 @@ def _prompts(seed: int, d: int = 2, n: int = 6, kappa: float = 10.0):
     return out
 
 
-def _verdicts(ks, newton: bool, seed: int, **kw):
-    """The verdict logic on synthetic layers (Newton's or GD's iterates ``ks``), its checks kept out of the report."""
+def _controls(X, y, L: int, newton_reads_as_newton: bool = True) -> dict:
+    """Controls with known answers: layers that are Newton's iterates 1..L and GD's 2^ℓ-step iterates (a positive
+    control that fails: GD's iterates in its place)."""
+    ev = lambda ks, newton: layer_step_evidence(synthetic_layers(X, y, ks, newton), X, y)  # noqa: E731
+    gd = ev([2 ** (l + 1) for l in range(L)], False)
+    return {"newton": ev(list(range(1, L + 1)), True) if newton_reads_as_newton else gd, "gd": gd}
+
+
+def _verdicts(ks, newton: bool, seed: int, controls: str = "pass", **kw):
+    """The verdict logic on synthetic layers (Newton's or GD's iterates ``ks``) with controls that pass, whose
+    positive control fails ("fail") or none ("none"), its checks kept out of the report."""
     (X, y), (Xc, yc) = _prompts(seed)
     ev = layer_step_evidence(synthetic_layers(X, y, ks, newton), X, y, **kw)
     cf = layer_step_evidence(synthetic_layers(Xc, yc, ks, newton), Xc, yc, **kw)
+    ctl = None if controls == "none" else _controls(X, y, len(ks), controls == "pass")
     with recording():
-        return ev, fu_verdicts(ev, cf, {"ks": list(ks), "newton": newton, "seed": seed})
+        return ev, fu_verdicts(ev, cf, {"ks": list(ks), "newton": newton, "seed": seed}, controls=ctl)
 
 
 @settings(max_examples=max(2, scale().max_examples // 25), deadline=None)
@@ -73,6 +83,21 @@ def test_mislabelled_or_shifted_iterates_do_not_read_held(seed):
     _, checks = _verdicts([1, 1, 1], True, seed)  # no growth at all: refuted
     grows = [c for c in checks if "every layer" in c.quantity]
     assert [c.verdict for c in grows] == [REFUTED], [c.summary() for c in grows]
+
+
+@settings(max_examples=max(2, scale().max_examples // 25), deadline=None)
+@given(seed=seeds(), L=st.integers(2, 3))
+def test_no_decision_without_controls_that_tell_the_algorithms_apart(seed, L):
+    """Layers that are GD's iterates read `refuted` only while a control trained to be Newton's iterates reads Newton
+    closer: with a positive control that reads GD closer (what 2-layer models trained to be Newton's 1-step iterate
+    do, bench/explore_fu_training.py) or no controls at all, nothing is decided; Newton's iterates likewise."""
+    ks = [2 ** (l + 1) for l in range(L)]
+    for controls in ("fail", "none"):
+        _, checks = _verdicts(ks, False, seed, controls=controls)
+        assert not [c for c in checks if c.verdict == REFUTED], [c.summary() for c in checks]
+        assert any(c.verdict == INCONCLUSIVE and "control" in c.inconclusive for c in checks), [c.summary() for c in checks]
+    _, checks = _verdicts([1 + l for l in range(L)], True, seed, controls="none")
+    assert [c.verdict for c in checks] == [INCONCLUSIVE] * len(checks), [c.summary() for c in checks]
 
 
 @pytest.mark.claim("Fu-trained-Newton", "M1-trained")
