@@ -3,7 +3,8 @@
 A paper's module under ``properties/papers/`` declares, beside its ``theory/papers/`` module, for each
 claim: the settings strategy (within the claim's assumptions), the exact checks (against a route that
 shares no code with ``Claim.predict``), the Monte Carlo checks, each dropped-assumption refutation with
-the formula it breaks, and the trained-check hooks. The drivers — ``tests/cover/test_specs.py``, the
+the formula it breaks, the trained-check hooks, and the heaviest-tailed corners where scripts/false_alarm.py
+measures its Monte Carlo checks' single-replicate false-alarm rates. The drivers — ``tests/cover/test_specs.py``, the
 report, the records, ``iclgd predict``/``train``/``verify`` — loop over :data:`SPECS` and never name a
 claim id, so a new claim is two new files. Packages other than iclgd add specs through the entry-point
 group ``iclgd.checks`` (an attribute holding a sequence of Specs, or a callable returning one); their
