@@ -74,8 +74,9 @@ import torch
 
 from iclgd.empirics.sampling import generator
 from iclgd.properties.checks import recording
-from iclgd.properties.papers.fu_et_al import (FU_SCHEDULE, GD_KS, NEWTON_KS, STEP_GRID, RotatedLaw, _spectral, _z,
-                                              algorithm_predictions, fu_trained_run, layer_predictions, match)
+from iclgd.properties.papers.fu_et_al import (FU_SCHEDULE, FU_SCHEDULE_L2, GD_KS, NEWTON_KS, STEP_GRID, RotatedLaw,
+                                              _spectral, _z, algorithm_predictions, fu_trained_run, layer_predictions,
+                                              match, train_control)
 from iclgd.theory import Setting
 
 EVAL = 8192  # held-out prompts per set, as the test
@@ -86,8 +87,7 @@ RECIPES = {
               torch.float64),
     "adam2r8": (3000, dict(lr=2e-2, lr_final=1e-3, warmup=50, batch=256, batch_start=128, betas=(0.9, 0.99)), 8,
                 torch.float64),
-    "adam2r8f32": (3000, dict(lr=2e-2, lr_final=1e-3, warmup=50, batch=256, batch_start=128, betas=(0.9, 0.99)), 8,
-                   torch.float32),
+    "adam2r8f32": (3000, FU_SCHEDULE_L2, 8, torch.float32),  # the trained test's
     "adam1r8": (4000, dict(lr=1e-2, lr_final=1e-3, warmup=100, batch=256, batch_start=128, betas=(0.9, 0.99)), 8,
                 torch.float32),
     "adam1r8long": (6000, dict(lr=1e-2, lr_final=1e-4, warmup=100, batch=512, batch_start=128, betas=(0.9, 0.99)),
@@ -119,60 +119,29 @@ def fixed_step_z(yl: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict:
     aG = np.stack([[filter_predictions(lam, U, g, xq, gd_filter(lam, c / m, k)) for c in grid] for k in GD_KS])
     aN, aG = np.nan_to_num(aN, nan=1e30, posinf=1e30, neginf=-1e30), np.nan_to_num(aG, nan=1e30, posinf=1e30, neginf=-1e30)
     scale = float(np.mean(y[:, -1] ** 2))
-    kN, dN, _ = match(yl, aN, scale)
-    kG, dG, _ = match(yl, aG, scale)
+    kN, dN, *_ = match(yl, aN, scale)
+    kG, dG, *_ = match(yl, aG, scale)
     return {"k_newton": np.asarray(NEWTON_KS)[kN].tolist(), "k_gd": np.asarray(GD_KS)[kG].tolist(),
             "z": _z(dG - dN).round(1).tolist(), "msd_newton": dN.mean(-1).round(3).tolist(),
             "msd_gd": dG.mean(-1).round(3).tolist()}
 
 
-class Imitation(RotatedLaw):
-    """RotatedLaw with y_q replaced by an algorithm's k-step prediction from the context (Newton or GD, step c/λ_max^p
-    as :func:`algorithm_predictions`): a model trained on it is trained to *be* that iterate — the control of
-    whether the verdicts can tell a trained Newton-imitator from GD."""
+def imitate(algo: str, ks, c: float, recipe: str, seed: int, L: int) -> dict:
+    """Train L-layer models to be an algorithm's iterates (layer ℓ ≥ 2 read against its k_ℓ-step iterate at step c,
+    :func:`train_control` on :class:`ImitationLaw`) and read them as the pipeline reads trained models."""
+    from iclgd.empirics.train import Schedule
 
-    def __init__(self, newton: bool, k: int, c: float, *args, **kw):
-        super().__init__(*args, **kw)
-        self.newton, self.k, self.c = newton, k, c
-
-    def target(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        a = algorithm_predictions(X.reshape(-1, *X.shape[-2:]).double().numpy(), y.reshape(-1, y.shape[-1]).double().numpy(),
-                                  [self.k], self.newton, grid=(self.c,))[0, 0]  # (R·B,)
-        return torch.as_tensor(a, dtype=y.dtype).view(y.shape[:-1])
-
-    def __call__(self, batch: int, gen: torch.Generator):
-        X, y = super().__call__(batch, gen)  # (R, B, n+1, d), (R, B, n+1)
-        return X, torch.cat([y[..., :-1], self.target(X, y).unsqueeze(-1)], -1)
-
-
-def imitate(spec: str, recipe: str, seed: int, L: int) -> dict:
-    """Train L-layer models on :class:`Imitation` (``spec`` "newton:k:c" or "gd:k:c") and read them as the pipeline
-    reads trained models: basin by held-out imitation error, then layer_step_evidence and fu_verdicts."""
-    from iclgd.empirics.models import LinearTransformer
-    from iclgd.empirics.train import Schedule, train
-    from iclgd.properties.papers.fu_et_al import fu_verdicts, layer_step_evidence
-
-    algo, k, c = spec.split(":")
     steps, sched, replicas, dtype = RECIPES[recipe]
-    law = Imitation(algo == "newton", int(k), float(c), 2, 6, 10.0, replicas, dtype=dtype)
-    model = LinearTransformer(2, L, replicas=replicas, layout="full", generator=generator(seed + L), dtype=dtype)
-    res = train(model, law, Schedule(steps=steps, **sched), generator=generator(seed + 100 + L), query="sampled")
+    s = Setting(2, 6, 0.0, extra=(("kappa", 10.0), ("layers", L)))
     held = [RotatedLaw(2, 6, 10.0, dtype=dtype)(EVAL, generator(seed + 7919 * (j + 1))) for j in range(2)]
     held = [(X[0], y[0]) for X, y in held]
-    X, y = held[0]
-    with torch.no_grad():
-        t = law.target(X, y)
-        err = ((res.model(X, y) - t).square() / t.square().mean()).mean(-1).double().numpy()  # (R,)
-    basin = [int(r) for r in np.flatnonzero(err <= err.min() * 1.05)]
-    evs = [layer_step_evidence(layer_predictions(res.model, Xh, yh)[basin].double().numpy(), Xh.double().numpy(),
-                               yh.double().numpy()) for Xh, yh in held]
-    with recording():
-        checks = fu_verdicts(evs[0], evs[1], {"imitate": spec}) if L >= 2 else []
-    return {"imitate": spec, "recipe": recipe, "seed": seed, "L": L, "seconds": round(res.seconds, 1),
-            "imitation_error": err.round(4).tolist(), "basin": basin, "k_newton": evs[0]["k_newton"].tolist(),
-            "k_gd": evs[0]["k_gd"].tolist(), "z": evs[0]["newton_better"].round(1).tolist(),
-            "z_confirm": evs[1]["newton_better"].round(1).tolist(), "msd_gd": evs[0]["msd_gd"].round(3).tolist(),
-            "verdicts": [(c.quantity, c.verdict) for c in checks]}
+    row, _, why = train_control(algo == "newton", [(k, c) for k in ks], s, 10.0, L, Schedule(steps=steps, **sched),
+                                held, replicas=replicas, seed=seed + 1000, dtype=dtype)
+    return {"imitate": f"{algo}:{','.join(map(str, ks))}:{c}", "recipe": recipe, "seed": seed, "L": L,
+            "seconds": round(row["seconds"], 1), "imitation_error": np.round(row["imitation_error"], 4).tolist(),
+            "basin": row["basin"], "k_newton": row["k_newton"], "k_gd": row["k_gd"],
+            "z": np.round(row["newton_better"], 1).tolist(), "msd_gd": np.round(row["msd_gd"], 3).tolist(),
+            "not_control": why}
 
 
 def fixed_alpha_iterates(seed: int) -> list:
@@ -198,20 +167,26 @@ def fixed_alpha_iterates(seed: int) -> list:
     return out
 
 
-def run(recipe: str, seed: int, depth: int, fixed: bool, init_std: float = 0.1) -> dict:
+def run(recipe: str, seed: int, depth: int, fixed: bool, init_std: float = 0.1, control_replicas=None) -> dict:
     steps, sched, replicas, dtype = RECIPES[recipe]
     s = Setting(2, 6, 0.0, extra=(("kappa", 10.0), ("layers", depth)))
     t0 = time.perf_counter()
     with recording():  # exploration: its checks speak for no claim
         summary, checks = fu_trained_run(s, seed, steps=steps, replicas=replicas, eval_prompts=EVAL,
-                                         schedule=dict(sched), dtype=dtype, init_std=init_std, keep_models=fixed)
+                                         schedule=dict(sched), dtype=dtype, init_std=init_std, keep_models=fixed,
+                                         control_replicas=control_replicas)
     out = {"recipe": recipe, "seed": seed, "seconds": round(time.perf_counter() - t0, 1), "models": [],
            "verdicts": [(c.claim, c.setting.get("L"), c.quantity, c.verdict, round(float(c.measured), 2)
-                         if np.ndim(c.measured) == 0 else c.measured) for c in checks]}
+                         if np.ndim(c.measured) == 0 else c.measured, c.inconclusive) for c in checks]}
     for m in summary["models"]:
         row = {k: m[k] for k in ("L", "losses", "basin", "not_reached", "k_newton", "k_gd", "newton_better",
                                  "msd_newton", "msd_gd", "k_decided")}
         row["seconds"] = round(m["seconds"], 1)
+        row["controls"] = {k: {"targets": r["targets"], "seconds": round(r["seconds"], 1),
+                               "imitation_error": np.round(r["imitation_error"], 4).tolist(), "basin": r["basin"],
+                               "k_newton": r["k_newton"], "k_gd": r["k_gd"], "z": np.round(r["newton_better"], 1).tolist(),
+                               "msd_gd": np.round(r["msd_gd"], 3).tolist(), "msd_newton": np.round(r["msd_newton"], 3).tolist(),
+                               "not_control": r["not_control"]} for k, r in m["controls"].items()}
         row["losses"] = np.round(row["losses"], 4).tolist()
         for k in ("newton_better", "msd_newton", "msd_gd"):
             row[k] = np.round(row[k], 3).tolist()
@@ -231,7 +206,9 @@ def main(argv=None):
     p.add_argument("--refs", action="store_true", help="print the reference predictors' losses first")
     p.add_argument("--init-std", type=float, default=0.1, help="LinearTransformer's init_std")
     p.add_argument("--fixed-step", action="store_true", help="per reached model, the fixed-step sign test too")
-    p.add_argument("--imitate", default="", help="newton:k:c or gd:k:c — train on that iterate instead (the control)")
+    p.add_argument("--imitate", default="", help="newton:k:c or gd:k:c (k: one per layer 2..L, comma-separated) — "
+                   "train to be those iterates instead (train_control)")
+    p.add_argument("--control-replicas", type=int, default=None, help="replicas of fu_trained_run's controls")
     p.add_argument("--fixed-alpha", action="store_true", help="only the exact fixed-α Newton iterates' verdicts")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -241,8 +218,17 @@ def main(argv=None):
             p.error(f"--recipes: unknown recipe {name!r}")  # exit 2
     if not 1 <= a.L <= 3:
         p.error(f"--L: must be in 1..3, got {a.L}")
-    if a.imitate and (len(a.imitate.split(":")) != 3 or a.imitate.split(":")[0] not in ("newton", "gd")):
-        p.error(f"--imitate: expected newton:k:c or gd:k:c, got {a.imitate!r}")
+    if a.imitate:
+        parts = a.imitate.split(":")
+        try:
+            algo, ks, c = parts[0], [int(k) for k in parts[1].split(",")], float(parts[2])
+        except (IndexError, ValueError):
+            algo, ks, c = "", [], 0.0
+        if len(parts) != 3 or algo not in ("newton", "gd") or len(ks) != a.L - 1 or min(ks) < 0 or c <= 0:
+            p.error(f"--imitate: expected newton:k:c or gd:k:c with L − 1 = {a.L - 1} step counts k ≥ 0 and c > 0, "
+                    f"got {a.imitate!r}")
+    if a.control_replicas is not None and a.control_replicas < 1:
+        p.error(f"--control-replicas: must be >= 1, got {a.control_replicas}")
     torch.set_num_threads(1)
     if a.refs:
         X, y = RotatedLaw(2, 6, 10.0, dtype=torch.float64)(EVAL, generator(7919))
@@ -257,10 +243,10 @@ def main(argv=None):
     for name in names:
         for seed in map(int, a.seeds.split(",")):
             if a.imitate:
-                res = imitate(a.imitate, name, seed, a.L)
+                res = imitate(algo, ks, c, name, seed, a.L)
                 print(json.dumps(res) if a.json else " ".join(f"{k} {v}" for k, v in res.items()), flush=True)
                 continue
-            res = run(name, seed, a.L, a.fixed_step, a.init_std)
+            res = run(name, seed, a.L, a.fixed_step, a.init_std, a.control_replicas)
             if a.json:
                 print(json.dumps(res), flush=True)
                 continue
@@ -270,6 +256,8 @@ def main(argv=None):
                       f"msd_G {m['msd_gd']} -> {m['not_reached'] or 'REACHED'}", flush=True)
                 if "fixed_step" in m:
                     print(f"    fixed step: {m['fixed_step']}", flush=True)
+                for k, r in m["controls"].items():
+                    print(f"    {k} control: " + " ".join(f"{a} {b}" for a, b in r.items()), flush=True)
             for v in res["verdicts"]:
                 print("   ", *v, flush=True)
             print(f"# {name} seed {seed}: {res['seconds']} s", file=sys.stderr, flush=True)

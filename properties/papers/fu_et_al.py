@@ -6,7 +6,9 @@ rationals against the closed form M_k = S⁻¹(I − (I − αS²)^{2^k}) and �
 Fu-trained-Newton (kind "empirical"; settings-only Spec, its evidence is trained models): :func:`fu_trained_run`
 trains full-layout L-layer linear transformers on :class:`RotatedLaw`, reads each layer's prediction
 (:func:`layer_predictions`), finds the best-matching Newton and GD step counts on held-out prompts
-(:func:`layer_step_evidence`) and turns them into verdicts (:func:`fu_verdicts`), reachability under M1-trained."""
+(:func:`layer_step_evidence`) and turns them into verdicts (:func:`fu_verdicts`) only where control models of the same
+depth, trained to be Newton's and GD's iterates (:class:`ImitationLaw`, :func:`train_control`), read as those
+algorithms; reachability under M1-trained."""
 from __future__ import annotations
 
 import math
@@ -134,18 +136,36 @@ class RotatedLaw:
         return X.view(self.replicas, batch, self.n + 1, d), y.view(self.replicas, batch, self.n + 1)
 
 
-@torch.no_grad()
-def layer_predictions(model, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The model's output had it stopped after layer ℓ (its read-out −[Z_ℓ]_{d+1, n+1}), ℓ = 1..L:
-    X (N, n+1, d), y (N, n+1) -> (R, L, N). Runs the model's own forward with its first ℓ layers."""
-    L, out = model.layers, []
+def _readout(model, X: torch.Tensor, y: torch.Tensor, l: int) -> torch.Tensor:
+    """The model's output had it stopped after layer ``l`` (its read-out −[Z_l]_{d+1, n+1}): the model's own forward
+    with its first l layers, differentiable. X (..., B, n+1, d), y (..., B, n+1) -> (R, B)."""
+    L = model.layers
     try:
-        for l in range(1, L + 1):
-            model.layers = l
-            out.append(model(X, y))  # (R, N)
+        model.layers = l
+        return model(X, y)
     finally:
         model.layers = L
-    return torch.stack(out, 1)
+
+
+@torch.no_grad()
+def layer_predictions(model, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Every layer's read-out (:func:`_readout`), ℓ = 1..L: X (N, n+1, d), y (N, n+1) -> (R, L, N)."""
+    return torch.stack([_readout(model, X, y, l) for l in range(1, model.layers + 1)], 1)
+
+
+class LayerReadouts(torch.nn.Module):
+    """``model``'s read-outs after each of the layers ``read`` (1-based), side by side, for training on an
+    :class:`ImitationLaw` batch: X (R, m·B, n+1, d), y (R, m·B, n+1) — m copies of the same B prompts — -> (R, m·B),
+    copy j read after layer read[j] (only the first copy's prompts are used)."""
+
+    def __init__(self, model, read):
+        super().__init__()
+        self.model, self.read, self.replicas = model, tuple(read), model.replicas
+
+    def forward(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        B = X.shape[-3] // len(self.read)
+        X0, y0 = X[..., :B, :, :], y[..., :B, :]  # (R, B, n+1, d), (R, B, n+1)
+        return torch.cat([_readout(self.model, X0, y0, l) for l in self.read], -1)  # (R, m·B)
 
 
 def _spectral(X: np.ndarray, y: np.ndarray):
@@ -176,7 +196,7 @@ def match(yl: np.ndarray, algo: np.ndarray, scale: float):
     yl (R, L, N) layer predictions, algo (K, C, N). The prompts are split in two halves: the first selects
     (k, c) by the mean squared difference, the second measures it (no selection bias). Returns k index (R, L),
     the held-out per-prompt squared differences at the selected (k, c) (R, L, N/2) and at each k's best c
-    ((R, L, K, N/2)), all divided by ``scale`` (E y_q²)."""
+    ((R, L, K, N/2)), all divided by ``scale`` (E y_q²), and the c index selected with k (R, L)."""
     h = yl.shape[-1] // 2
     sq = (yl[:, :, None, None, :] - algo[None, None]) ** 2 / scale  # (R, L, K, C, N)
     sel = sq[..., :h].mean(-1)  # (R, L, K, C)
@@ -184,7 +204,7 @@ def match(yl: np.ndarray, algo: np.ndarray, scale: float):
     per_k = np.take_along_axis(sq[..., h:], c_best[..., None, None], 3)[..., 0, :]  # (R, L, K, N/2)
     k_best = np.take_along_axis(sel, c_best[..., None], -1)[..., 0].argmin(-1)  # (R, L)
     chosen = np.take_along_axis(per_k, k_best[..., None, None], 2)[..., 0, :]  # (R, L, N/2)
-    return k_best, chosen, per_k
+    return k_best, chosen, per_k, np.take_along_axis(c_best, k_best[..., None], -1)[..., 0]
 
 
 def _z(diff: np.ndarray) -> np.ndarray:
@@ -198,7 +218,7 @@ def _z(diff: np.ndarray) -> np.ndarray:
 
 def layer_step_evidence(yl: np.ndarray, X: np.ndarray, y: np.ndarray, newton_ks=NEWTON_KS, gd_ks=GD_KS,
                         gd_as_newton: bool = False) -> dict:
-    """k_N(ℓ), k_G(ℓ), their held-out mean squared differences and the decisions the verdicts use, per replica:
+    """k_N(ℓ), k_G(ℓ) (and their c), their held-out mean squared differences and the decisions the verdicts use, per replica:
     ``newton_better`` the sign-test z of (ŷ − ŷ_G)² − (ŷ − ŷ_N)² (> 0: Newton closer on more prompts);
     ``k_decided`` whether every other k is worse than the chosen one beyond Z_DECIDE (sign test, held-out half). ``gd_as_newton`` labels GD's iterates as
     Newton's (a mutation the checks must catch)."""
@@ -206,14 +226,90 @@ def layer_step_evidence(yl: np.ndarray, X: np.ndarray, y: np.ndarray, newton_ks=
     ksN = np.asarray(gd_ks if gd_as_newton else newton_ks)
     aN = algorithm_predictions(X, y, ksN, not gd_as_newton)
     aG = algorithm_predictions(X, y, gd_ks, False)
-    kN, dN, perN = match(yl, aN, scale)
-    kG, dG, _ = match(yl, aG, scale)
+    kN, dN, perN, cN = match(yl, aN, scale)
+    kG, dG, _, cG = match(yl, aG, scale)
     others = perN - dN[:, :, None, :]  # (R, L, K, N/2): each k's excess over the chosen one
     zk = _z(others)  # (R, L, K)
     np.put_along_axis(zk, kN[..., None], np.inf, -1)
-    return {"k_newton": ksN[kN], "k_gd": np.asarray(gd_ks)[kG], "msd_newton": dN.mean(-1), "msd_gd": dG.mean(-1),
+    return {"k_newton": ksN[kN], "k_gd": np.asarray(gd_ks)[kG], "c_newton": np.asarray(STEP_GRID)[cN],
+            "c_gd": np.asarray(STEP_GRID)[cG], "msd_newton": dN.mean(-1), "msd_gd": dG.mean(-1),
             "se_newton": dN.std(-1, ddof=1) / math.sqrt(dN.shape[-1]), "newton_better": _z(dG - dN),
             "k_decided": zk.min(-1) > Z_DECIDE}
+
+
+# a control stands for "a model that runs this algorithm" only when its held-out imitation error at every read layer
+# is within the closeness a refutation demands of a layer to GD (CLOSE_MATCH of E target²); farther, how it reads
+# says nothing about whether the test recognises the algorithm. Measured: 2.0–2.6 % (bench/explore_fu_training.py).
+IMITATION_OK = CLOSE_MATCH
+
+
+class ImitationLaw(RotatedLaw):
+    """The controls' law: :class:`RotatedLaw` prompts whose query label is an algorithm's iterate on the prompt's
+    own context, one label per read layer. ``targets`` [(k, c), …]: label j is Newton's k-step predictor with
+    α = c/λ_max(S)² (``newton``) or GD's with η = c/λ_max(S) (:func:`algorithm_predictions`, theory's filters).
+    ``(batch, generator) -> (X (R, m·batch, n+1, d), y (R, m·batch, n+1))``: the batch repeated once per target,
+    copy j labelled with target j, so that train's sampled loss on :class:`LayerReadouts` is the mean over the read
+    layers of each one's squared error to its target."""
+
+    def __init__(self, newton: bool, targets, d: int, n: int, kappa: float, replicas: int = 1, device=None,
+                 dtype=torch.float32):
+        super().__init__(d, n, kappa, replicas, device, dtype)
+        self.newton, self.targets = newton, [(int(k), float(c)) for k, c in targets]
+        if not self.targets:
+            raise ValueError("targets: expected at least one (k, c)")
+
+    def labels(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The m targets of prompts X (..., n+1, d), y (..., n+1) -> (m, ...), computed in float64 numpy."""
+        Xf = X.detach().reshape(-1, *X.shape[-2:]).double().cpu().numpy()  # (N, n+1, d)
+        yf = y.detach().reshape(-1, y.shape[-1]).double().cpu().numpy()  # (N, n+1)
+        t = np.stack([algorithm_predictions(Xf, yf, [k], self.newton, grid=(c,))[0, 0] for k, c in self.targets])
+        return torch.as_tensor(t, device=y.device, dtype=y.dtype).view(len(self.targets), *y.shape[:-1])  # (m, ...)
+
+    def __call__(self, batch: int, gen: torch.Generator):
+        X, y = super().__call__(batch, gen)  # (R, B, n+1, d), (R, B, n+1)
+        t = self.labels(X, y)  # (m, R, B)
+        ys = [torch.cat([y[..., :-1], tj.unsqueeze(-1)], -1) for tj in t]
+        return X.repeat(1, len(ys), 1, 1), torch.cat(ys, 1)  # (R, m·B, n+1, d), (R, m·B, n+1)
+
+
+def train_control(newton: bool, targets, s: Setting, kappa: float, layers: int, schedule, held_out, *,
+                  replicas: int, seed: int, init_std: float = 0.1, dtype=torch.float32, device="cpu", progress=None):
+    """A control for :func:`fu_verdicts`: an L-layer full-layout model of the trained models' recipe, trained on
+    :class:`ImitationLaw` with a loss over its read-outs at layers 2..L (``targets`` one (k, c) per layer, layer L's
+    the final output), then read as the trained models are. Returns (row, evidence, why): the row with each
+    replica's held-out imitation error per read layer (relative to E target²), the basin (within REACH_GAP of the
+    best mean error), both prompt sets' :func:`layer_step_evidence` on the basin stacked along the replica axis (a
+    control must read as its algorithm on both), and why it is no control ("" when it is: every basin replica
+    within IMITATION_OK at every read layer)."""
+    from iclgd.empirics.models import LinearTransformer
+    from iclgd.empirics.sampling import generator
+    from iclgd.empirics.train import train
+
+    read = list(range(2, layers + 1))
+    law = ImitationLaw(newton, targets, s.d, s.n, kappa, replicas, device=device, dtype=dtype)
+    model = LinearTransformer(s.d, layers, replicas=replicas, layout="full", init_std=init_std,
+                              generator=generator(seed, device), device=device, dtype=dtype)
+    res = train(LayerReadouts(model, read), law, schedule, generator=generator(seed + 1, device), query="sampled",
+                progress=progress)
+    model = res.model.model
+    X, y = held_out[0]
+    with torch.no_grad():
+        t = law.labels(X, y)  # (m, N)
+        yl = layer_predictions(model, X, y)[:, [l - 1 for l in read]]  # (R, m, N)
+        err = ((yl - t).square().mean(-1) / t.square().mean(-1)).double().cpu().numpy()  # (R, m)
+    mean = err.mean(-1)
+    basin = [int(r) for r in np.flatnonzero(mean <= mean.min() * (1 + REACH_GAP))]
+    evs = [layer_step_evidence(layer_predictions(model, Xh, yh)[basin].double().cpu().numpy(),
+                               Xh.double().cpu().numpy(), yh.double().cpu().numpy()) for Xh, yh in held_out]
+    ev = {k: np.concatenate([e[k] for e in evs]) for k in evs[0]}
+    worst = float(err[basin].max())
+    why = "" if worst <= IMITATION_OK else (f"the {'Newton' if newton else 'GD'}-trained control did not train: "
+                                            f"imitation error {worst:.3g} of E target² > {IMITATION_OK}")
+    row = {"targets": [list(t) for t in law.targets], "seconds": res.seconds, "imitation_error": err.tolist(),
+           "basin": basin, "k_newton": evs[0]["k_newton"].tolist(), "k_gd": evs[0]["k_gd"].tolist(),
+           "newton_better": [e["newton_better"].tolist() for e in evs], "msd_gd": evs[0]["msd_gd"].tolist(),
+           "msd_newton": evs[0]["msd_newton"].tolist(), "not_control": why}
+    return row, ev, why
 
 
 def _controls_allow(controls: dict | None, l: int) -> tuple[str, str]:
@@ -341,14 +437,22 @@ def reach_checks(losses: np.ndarray, se: np.ndarray, shallower: float | None, wh
 
 
 FU_SCHEDULE = dict(lr=1e-2, lr_final=1e-3, warmup=50, batch=128, batch_start=128)  # full-layout L ≤ 3: 3e-2 diverged at L = 3
+# the CPU recipe under which L = 2 reaches (with 3000 steps, 8 replicas, float32: 4 of 5 seeds; L = 3 never did and
+# its 2e-2 was unstable there): bench/explore_fu_training.py's "adam2r8f32"
+FU_SCHEDULE_L2 = dict(lr=2e-2, lr_final=1e-3, warmup=50, batch=256, batch_start=128, betas=(0.9, 0.99))
 
 
 def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4, eval_prompts: int = 4096,
                    device="cpu", progress=None, schedule: dict | None = None, init_std: float = 0.1,
-                   dtype=torch.float32, keep_models: bool = False) -> tuple[dict, list]:
+                   dtype=torch.float32, keep_models: bool = False,
+                   control_replicas: int | None = None) -> tuple[dict, list]:
     """Train full-layout L-layer linear transformers (L = 1..``layers`` of ``s``; Ahn et al.'s layout, end to end
     on the last layer's prediction) on :class:`RotatedLaw` and return (summary, Checks): reachability under
     M1-trained, Fu-trained-Newton's per-layer verdicts (layers ≥ 2) on the basin replicas of every L ≥ 2 model.
+    For every reached L ≥ 2 model two controls of the same depth and recipe (:func:`train_control`,
+    ``control_replicas`` replicas, None: ``replicas``) are trained to be the iterates the model's best basin replica
+    matched at each layer ℓ ≥ 2 — Newton's k_N(ℓ) at its c (positive control), GD's k_G(ℓ) at its c (negative) —
+    and passed to :func:`fu_verdicts`; a control that did not train means no controls (every check inconclusive).
     ``schedule`` (Schedule fields but steps; None: FU_SCHEDULE), ``init_std``, ``dtype``: the training recipe
     (bench/explore_fu_training.py compares recipes); ``keep_models`` adds each trained ensemble to its summary row."""
     from iclgd.empirics.models import LinearTransformer
@@ -382,10 +486,24 @@ def fu_trained_run(s: Setting, seed: int, *, steps: int = 800, replicas: int = 4
         for Xh, yh in held_out:
             yl = layer_predictions(res.model, Xh, yh)[basin].double().cpu().numpy()  # (k, L, N)
             evs.append(layer_step_evidence(yl, Xh.double().cpu().numpy(), yh.double().cpu().numpy()))
+        ctl_rows, controls = {}, None
+        if L >= 2 and not why:  # controls of this depth and recipe, trained to be the iterates this model matched
+            b = basin.index(int(losses.argmin()))  # the best replica's row in the evidence
+            controls, ctl_why = {}, []
+            for j, name in enumerate(("newton", "gd")):
+                targets = [(evs[0][f"k_{name}"][b, l - 1], evs[0][f"c_{name}"][b, l - 1]) for l in range(2, L + 1)]
+                ctl_rows[name], controls[name], w = train_control(
+                    name == "newton", targets, s, kappa, L, schedule, held_out, replicas=control_replicas or replicas,
+                    seed=seed + 1000 * (j + 1) + 10 * L, init_std=init_std, dtype=dtype, device=device,
+                    progress=progress)
+                ctl_why += [w] if w else []
+            if ctl_why:
+                controls, where = None, {**where, "controls": "; ".join(ctl_why)}
         if L >= 2:  # layer 1 is GD's one-step class by construction (fu_verdicts)
-            checks += fu_verdicts(evs[0], evs[1], where, reached=why)
+            checks += fu_verdicts(evs[0], evs[1], where, reached=why, controls=controls)
         summary["models"].append({"L": L, "seconds": res.seconds, "losses": losses.tolist(), "basin": basin,
                                   "not_reached": why, **{k: np.asarray(v).tolist() for k, v in evs[0].items()},
+                                  "controls": ctl_rows, "controls_used": controls is not None,
                                   **({"model": res.model} if keep_models else {})})
     return summary, checks
 
