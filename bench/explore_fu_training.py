@@ -5,8 +5,11 @@ recipe (Adam schedule, dtype, replicas); ``--refs`` first prints the reference l
 E(ŷ − y_q)²/E y_q² of Newton's and GD's k-step predictors at their best c; least squares is exact here, loss 0);
 ``--fixed-step`` adds, per reached model, the same sign test with α and η fixed across prompts (c / median λ_max
 instead of c / each prompt's λ_max: the per-prompt normalisation is a thing a fixed polynomial cannot compute).
+Every reached L ≥ 2 model also gets fu_trained_run's two controls (printed; ``--control-replicas``). ``--imitate
+newton:k:c`` (k one per layer 2..L, comma-separated) trains one such control alone (:func:`train_control`).
 
     OMP_NUM_THREADS=1 python bench/explore_fu_training.py [--recipes base,adam2r8f32] [--seeds 0,1] [--L 3] [--refs] [--init-std 0.1]
+    OMP_NUM_THREADS=1 python bench/explore_fu_training.py --recipes adam2r8f32 --L 2 --imitate newton:1:1
 
 Measured 2026-12-07, 15:30–16:02 UTC, shared 2-core machine (load average 1.7–4.6), OMP_NUM_THREADS=1, 8192
 held-out prompts per set. References (``--refs``), relative loss at the best c: Newton k = 0..8: 0.110, 0.106, 0.096,
@@ -43,8 +46,12 @@ adam1r16long (8000 steps, 16 replicas, 84 s for L = 3): .021 then .075 .075 .076
 in every run, so L = 3 does not reach within a CPU test budget. The alone best L = 3 replica (0.021; no evidence)
 reads GD closer at layers 2 and 3 (z −10.3, −8.3; k_N 2, 8; k_G 2, 16).
 
-Control (``--imitate``, adam2r8f32, L = 2): the same 2-layer models trained with y_q replaced by an algorithm's own
-k-step prediction, read the same way (basin by held-out imitation error, 2.0–2.6 % of E target²):
+The "refuted" rows above were filed before fu_verdicts required controls; it now files them inconclusive (below).
+
+Control (``--imitate``, adam2r8f32, L = 2; measured with this script's earlier final-layer ``Imitation`` law, the same
+loss as :class:`ImitationLaw` at L = 2, other model seeds): the same 2-layer models trained with y_q replaced by an
+algorithm's own k-step prediction, read the same way (basin by held-out imitation error, 2.0–2.6 % of E target²;
+"refuted" as fu_verdicts read before it required controls):
 
 | trained to be | seed | basin | layer 2: k_N; k_G | z (evidence) | z (confirmation) | msd_GD | verdict |
 |---|---|---|---|---|---|---|---|
@@ -60,7 +67,27 @@ iterates alike, and the sign test turns a small systematic difference into |z| �
 not evidence against Fu et al.: fu_verdicts' refutation has no power here to tell a Newton-trained model from a
 GD-trained one (its known-answer tests use exact iterates, which no 2-layer linear transformer computes). Exact
 fixed-α Newton iterates k = 0, 1, 2 (which linear attention can compute; ``--fixed-alpha``) read held or
-inconclusive, never refuted (α = 1/q², q the 50/90/99 % quantile of λ_max, seeds 0–1). The test keeps its recipe (base) until the lead decides.
+inconclusive, never refuted (α = 1/q², q the 50/90/99 % quantile of λ_max, seeds 0–1).
+
+fu_trained_run with its controls (16:13–16:22 UTC, load average 1.2–2.0; adam2r8f32, L = 2, controls of 8 replicas
+trained on :class:`ImitationLaw` to be the iterate the best basin replica matched at layer 2, k/c below; z on the
+evidence and confirmation sets, control basin replicas; every control within IMITATION_OK = 0.05):
+
+| seed | model z (layer 2) | Newton control: target; imitation error (basin); z | GD control: target; error; z | verdict |
+|---|---|---|---|---|
+| 0 | −11.9, −28.8 | k 4, c .25; .024 (5 of 8); −20.0 to −29.4 | k 3, c .75; .021, .021; −4.4 to −25.9 | inconclusive |
+| 0 (4 control replicas, the test) | same | .025, .024; −5.8 to −21.4 | .022; −6.7, −21.4 | inconclusive |
+| 1 | −15.5 to −17.9 | k 5, c .25; .022, .021; −11.1 to −17.5 | k 2, c 1; .020, .019; −11.7 to −17.2 | inconclusive |
+| 2 | not reached (1 replica in the basin) | – | – | inconclusive |
+| 3 | −23.1 to −23.8 | k 0, c 1; .027 ×3; −24.4 to −27.9 | k 1, c 1; .023 ×3; −25.2 to −27.4 | inconclusive |
+| 4 | −14.2 to −20.6 | k 3, c .75; .028; −16.0, −17.3 | k 2, c 1; .028, .028; −4.2 to −15.8 | inconclusive |
+
+Every positive control reads "GD closer" as decisively as the trained model, so fu_verdicts files the layer-2 check
+inconclusive ("the positive control … reads z …, not Newton closer"); the negative controls read GD closer as they
+should. 55–63 s per seed (L = 1 6–9 s, L = 2 12–13 s, each control 17–21 s). L = 3 controls (adam1r8, seed 0,
+``--imitate newton:1,2:1`` / ``gd:2,4:1``, 51 s each): the loss over layers 2 and 3 trains (best replica .043/.033
+and .034/.030 of E target², alone in its basin), and the Newton-trained one reads GD closer at layers 2 and 3
+(z −8.6/−12.9, −16.7/−17.2). The trained test uses adam2r8f32 at L ≤ 2 with 4-replica controls (42–44 s).
 """
 from __future__ import annotations
 
