@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iclgd.empirics.sampling import generator
-from iclgd.empirics.train import Schedule
+from iclgd.empirics.models import LinearTransformer
+from iclgd.empirics.train import Schedule, sampled_loss
 from iclgd.properties.checks import recording, refutations
-from iclgd.properties.papers.fu_et_al import (FU_SCHEDULE_L2, IMITATION_OK, Z_DECIDE, RotatedLaw, fu_trained_run,
-                                              fu_verdicts, layer_step_evidence, synthetic_layers, train_control)
+from iclgd.properties.papers.fu_et_al import (FU_SCHEDULE_L2, IMITATION_OK, Z_DECIDE, ImitationLaw, LayerReadouts,
+                                              RotatedLaw, fu_trained_run, fu_verdicts, layer_predictions,
+                                              layer_step_evidence, synthetic_layers, train_control)
 from iclgd.properties.profile import scale
 from iclgd.properties.strategies import seeds
 from iclgd.properties.verdicts import HELD, INCONCLUSIVE, REFUTED
@@ -99,6 +102,39 @@ def test_no_decision_without_controls_that_tell_the_algorithms_apart(seed, L):
         assert any(c.verdict == INCONCLUSIVE and "control" in c.inconclusive for c in checks), [c.summary() for c in checks]
     _, checks = _verdicts([1 + l for l in range(L)], True, seed, controls="none")
     assert [c.verdict for c in checks] == [INCONCLUSIVE] * len(checks), [c.summary() for c in checks]
+
+
+@settings(max_examples=max(2, scale().max_examples // 25), deadline=None)
+@given(seed=seeds(), c=st.sampled_from([0.5, 1.0]), R=st.integers(1, 3))
+def test_imitation_labels_and_the_per_layer_loss(seed, c, R):
+    """The controls' law and loss against closed forms: Newton's 0-step label is x_qᵀ(c/λ_max²)S g and GD's 1-step
+    label x_qᵀ(c/λ_max)g (S = XᵀX/n, g = Xᵀy/n over the context); the copies share their prompts; the sampled loss
+    through LayerReadouts is the mean over read layers of each layer's squared error to its own label
+    (float64: 1e-10 relative). A control trained one step is no control (its imitation error is far above 5 %)."""
+    gen = generator(seed, None)
+    X, y = ImitationLaw(True, [(0, c)], 2, 6, 10.0, R, dtype=torch.float64)(64, gen)  # (R, 64, 7, 2)
+    ctx, yc, xq = X[..., :6, :], y[..., :6], X[..., 6, :]
+    S = ctx.mT @ ctx / 6  # (R, B, d, d)
+    g = (ctx * yc.unsqueeze(-1)).sum(-2) / 6  # (R, B, d)
+    lmax = torch.linalg.eigvalsh(S)[..., -1]  # (R, B)
+    newton0 = (xq * (S @ g.unsqueeze(-1)).squeeze(-1)).sum(-1) * c / lmax**2
+    gd1 = (xq * g).sum(-1) * c / lmax
+    torch.testing.assert_close(y[..., 6], newton0, rtol=1e-10, atol=1e-12)
+    gd = ImitationLaw(False, [(1, c)], 2, 6, 10.0, dtype=torch.float64)
+    torch.testing.assert_close(gd.labels(X, y)[0], gd1, rtol=1e-10, atol=1e-12)
+    law = ImitationLaw(False, [(1, c), (3, c)], 2, 6, 10.0, R, dtype=torch.float64)
+    X2, y2 = law(32, gen)  # (R, 64, 7, 2): two copies of 32 prompts
+    assert torch.equal(X2[:, :32], X2[:, 32:]) and torch.equal(y2[:, :32, :6], y2[:, 32:, :6])
+    model = LinearTransformer(2, 3, replicas=R, layout="full", generator=generator(seed + 1), dtype=torch.float64)
+    loss = sampled_loss(LayerReadouts(model, (2, 3)), X2, y2)  # (R,)
+    yl = layer_predictions(model, X2[0, :32], y2[0, :32])  # (R, 3, 32) layers 1..3, replica 0's prompts
+    ref = ((yl[0, 1] - y2[0, :32, 6]).square().mean() + (yl[0, 2] - y2[0, 32:, 6]).square().mean()) / 2
+    torch.testing.assert_close(loss[0], ref, rtol=1e-10, atol=1e-12)
+    s = Setting(2, 6, 0.0, extra=(("kappa", 10.0), ("layers", 2)))
+    held = [tuple(t[0] for t in RotatedLaw(2, 6, 10.0)(256, generator(seed + 2 + j))) for j in range(2)]
+    row, _, why = train_control(True, [(1, 1.0)], s, 10.0, 2, Schedule(steps=1, batch=16, batch_start=16), held,
+                                replicas=2, seed=seed)
+    assert why and row["not_control"] == why and min(map(max, row["imitation_error"])) > IMITATION_OK, row
 
 
 def _report(summary, checks):
