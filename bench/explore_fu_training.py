@@ -87,7 +87,7 @@ inconclusive ("the positive control … reads z …, not Newton closer"); the ne
 should. 55–63 s per seed (L = 1 6–9 s, L = 2 12–13 s, each control 17–21 s). L = 3 controls (adam1r8, seed 0,
 ``--imitate newton:1,2:1`` / ``gd:2,4:1``, 51 s each): the loss over layers 2 and 3 trains (best replica .043/.033
 and .034/.030 of E target², alone in its basin), and the Newton-trained one reads GD closer at layers 2 and 3
-(z −8.6/−12.9, −16.7/−17.2). The trained test uses adam2r8f32 at L ≤ 2 with 4-replica controls (42–44 s).
+(z −8.6/−12.9, −16.7/−17.2). The trained test uses adam2r8f32 at L ≤ 2 with 4-replica controls (39–44 s; the whole test file 54–56 s).
 """
 from __future__ import annotations
 
