@@ -125,6 +125,7 @@ class Recorder:
         self.counts: dict[str, dict[str, int]] = {}  # claim -> verdict -> number of checks
         self.worst: dict[str, Check] = {}  # claim -> check with the largest error/tolerance among held ones
         self.flagged: dict[tuple, Check] = {}  # (claim, verdict) -> the check of the smallest example
+        self.inconclusive: dict[str, Check] = {}  # claim -> its first inconclusive check (it says why)
         self.points: list[dict] = []  # compact record of every check, for the report's figures
         self._ctx = object()
 
@@ -158,6 +159,8 @@ class Recorder:
             key = (c.claim, v)
             if key not in self.flagged or _size(c) < _size(self.flagged[key]):
                 self.flagged[key] = c
+        elif v == INCONCLUSIVE:
+            self.inconclusive.setdefault(c.claim, c)
         elif v == HELD and c.expect != "witness":
             w = self.worst.get(c.claim)
             if w is None or c.ratio > w.ratio:

@@ -200,6 +200,7 @@ def _write(item, rep, call, skipped: bool):
         "counts": log.counts if evidence else {},
         "worst": {k: c.to_json() for k, c in log.worst.items()} if evidence else {},
         "flagged": [c.to_json() for c in log.flagged.values()] if evidence else [],
+        "inconclusive": {k: c.to_json() for k, c in log.inconclusive.items()} if evidence else {},
         "failing": failing,
         "points": log.points if evidence else [],
         "records": record_ids,

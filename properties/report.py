@@ -45,6 +45,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         status = verdicts.row_verdict(claim.kind, [v for v, k in counts.items() if k])
         flagged = [c for r in ran for c in r["flagged"] + r["failing"] if c["claim"] == cid]
         shown = [c for c in flagged if c["verdict"] == status] or [r["worst"][cid] for r in ran if cid in r["worst"]]
+        if status == verdicts.INCONCLUSIVE or not shown:  # an undecided row shows what it lacked
+            shown = [r.get("inconclusive", {})[cid] for r in ran if cid in r.get("inconclusive", {})] or shown
         worst = max(shown, key=_ratio, default=None)
         errors = [r["nodeid"] for r in ran if r["error"]]
         out.append({

@@ -145,6 +145,23 @@ def test_row_verdicts_by_claim_kind():
     assert verdicts.row_verdict("theorem", []) == "skipped"
 
 
+def test_an_undecided_row_says_what_it_lacked():
+    """A row whose status is `inconclusive` shows its inconclusive check's reason, not a held check's error."""
+    from iclgd.properties.checks import check, recording
+
+    with recording(frozenset({"Fu-trained-Newton", "M1-trained"})) as log:
+        check("M1-trained", "reach", 2, 8, 0, "basin", {"d": 2}, error=0.0, expect="reach")
+        check("Fu-trained-Newton", "layer 2: Newton closer than GD", 0.0, -20.0, 3.89, "sign test", {"d": 2},
+              error=0.0, inconclusive="the positive control reads GD closer")
+    row = {"nodeid": "t.py::t", "claims": ["Fu-trained-Newton", "M1-trained"], "outcome": "passed",
+           "counts": log.counts, "flagged": [], "failing": [], "seconds": 1.0, "examples": 1, "error": "",
+           "records": [], "worst": {k: c.to_json() for k, c in log.worst.items()},
+           "inconclusive": {k: c.to_json() for k, c in log.inconclusive.items()}}
+    fu = {c["id"]: c for c in report.summarise([row])}["Fu-trained-Newton"]
+    assert fu["status"] == "inconclusive" and fu["worst"]["inconclusive"] == "the positive control reads GD closer"
+    assert "inconclusive: the positive control reads GD closer" in report._worst(fu, True)
+
+
 def test_the_s2_row_comes_with_its_cells():
     """A pattern check's cell (dataset, N, variant, metric, outcome, effect, nulls) reaches the report as
     one table row per cell, under its own claim only."""
