@@ -184,7 +184,7 @@ def conditional_bayes_risk(p: Prompts, Sigma_w: torch.Tensor, sigma2: float) -> 
     Cov(w | D) = σ² (XᵀX + σ² Σ_w⁻¹)⁻¹ — the primal (d × d) form of
     :func:`iclgd.empirics.relaxation.ridge_bayes_risk`'s dual (n × n) one, O(d³) per prompt instead of O(n³);
     its mean is the Bayes risk, Rao-Blackwellised (no y_q noise in it)."""
-    n, d = p.n, p.X.shape[-1]
+    n = p.n
     X, xq = p.X[:, :n], p.X[:, n]  # (B, n, d), (B, d)
     A = X.mT @ X + sigma2 * torch.linalg.inv(Sigma_w.to(X))  # (B, d, d)
     L = torch.linalg.cholesky(A)
@@ -325,7 +325,7 @@ def _below(iv: Interval, floor: float) -> float:
 
 
 def _compare(model, claim_id, s, pred, c, base, declared, weights, chunk, z_int, z_ref, margin, seed, grid):
-    n, d, L = s.n, s.d, float(pred.loss)
+    n, L = s.n, float(pred.loss)
     yq, yhat, ystar = c["yq"], c["yhat"], c["ystar"]
     sq = (yhat - yq).square()
     risk = Interval.of(sq, z_int)

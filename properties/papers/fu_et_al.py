@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from iclgd.empirics import predictors as emp
 from iclgd.theory import Setting, get_claim
 
-from .. import linear_checks as L
+from .. import linear_checks
 from ..checks import make_check
 from ..spec import Refutation, Spec, register_spec
 from ..strategies import dims, rational_spd
@@ -39,7 +39,7 @@ def exact_checks(s: Setting):
     for _ in range(s.n):  # the iteration itself, not the closed form
         Mk = Mk * (2 * sp.eye(s.d) - S * Mk)
     E = sp.eye(s.d) - S * Mk
-    return L.exact_checks("Fu-Newton", s, get_claim("Fu-Newton").predict(s, exact=False), gamma=Mk,
+    return linear_checks.exact_checks("Fu-Newton", s, get_claim("Fu-Newton").predict(s, exact=False), gamma=Mk,
                           loss=(E * E.T).trace())
 
 
