@@ -3,7 +3,7 @@ wins, no marker: theory. Imports nothing, so the CLI builds its marker expressio
 from __future__ import annotations
 
 TIER_MARKERS = (("tooling", "tooling"), ("gpu", "gpu"), ("llm", "llm"), ("slow", "trained"))
-TIERS = ("theory", "trained", "llm", "gpu", "tooling")
+TIERS = ("theory",) + tuple(t for _, t in reversed(TIER_MARKERS))  # theory, trained, llm, gpu, tooling
 
 
 def tier_of(markers) -> str:

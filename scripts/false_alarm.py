@@ -78,12 +78,9 @@ EPS = (1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 3e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0
 EXACT_EPS = (1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-4, 1e-2)  # --power-exact's finer grid
 
 
-def _perturbed(claim: str, eps: float):
-    os.environ["ICLGD_PERTURB"] = f"{claim}:{eps}"
-
-
 def _exact_refutes(spec: S.Spec, s, eps: float) -> bool:
-    _perturbed(spec.claim, eps)
+    """Whether the exact family refutes the claim's closed form scaled by 1 + ε at ``s``."""
+    os.environ["ICLGD_PERTURB"] = f"{spec.claim}:{eps}"
     try:
         with recording():
             return bool(refutations(spec.exact(s)))
